@@ -1,0 +1,79 @@
+// buildApp: the application as a plugin tree. Infrastructure first (errors, protection, auth, docs),
+// then the routes under /v1. server.ts only listens; tests build the app and use inject().
+import { randomUUID } from "node:crypto";
+import rateLimit from "@fastify/rate-limit";
+import Fastify from "fastify";
+import { type ZodTypeProvider, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { Logger } from "pino";
+import type { Config } from "./config.js";
+import type { Database } from "./db/client.js";
+import { KeyRing, bearerToken } from "./http/plugins/auth.js";
+import { authPlugin } from "./http/plugins/auth.js";
+import { errorsPlugin } from "./http/plugins/errors.js";
+import { openapiPlugin } from "./http/plugins/openapi.js";
+import { protectionPlugin } from "./http/plugins/protection.js";
+import { ProblemError } from "./http/problems.js";
+import { healthRoutes } from "./http/routes/health.js";
+import { v1Routes } from "./http/routes/v1.js";
+
+export interface AppOptions {
+  config: Pick<Config, "BODY_LIMIT_BYTES" | "RATE_LIMIT_PER_MINUTE" | "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS">;
+  db: Database;
+  keys: KeyRing;
+  logger?: Logger | boolean;
+  /** Shed load when the event loop's p99 delay passes this (ms). */
+  maxEventLoopDelayMs?: number;
+  /** Tests force the overloaded state through this. */
+  isOverloaded?: () => boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export async function buildApp(opts: AppOptions) {
+  const app = Fastify({
+    loggerInstance: typeof opts.logger === "object" ? opts.logger : undefined,
+    logger: typeof opts.logger === "object" ? undefined : (opts.logger ?? false),
+    bodyLimit: opts.config.BODY_LIMIT_BYTES,
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { coerceTypes: false } },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.addHook("onSend", async (request, reply) => {
+    reply.header("x-request-id", request.id);
+  });
+
+  await app.register(errorsPlugin);
+  await app.register(protectionPlugin, {
+    maxEventLoopDelayMs: opts.maxEventLoopDelayMs ?? 1000,
+    ...(opts.isOverloaded ? { isOverloaded: opts.isOverloaded } : {}),
+  });
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.config.RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    // Keyed on the API key (its digest), so one noisy integration cannot starve the others.
+    keyGenerator: (request) => {
+      const token = bearerToken(request);
+      return token ? `key:${token}` : `ip:${request.ip}`;
+    },
+    allowList: (request) => !request.routeOptions.config?.role,
+    errorResponseBuilder: (_request, context) =>
+      new ProblemError("rate_limited", `more than ${context.max} requests in ${context.after}; retry later`, {}, {
+        "Retry-After": String(Math.ceil(context.ttl / 1000)),
+      }),
+  });
+  await app.register(authPlugin, { keys: opts.keys });
+  await app.register(openapiPlugin);
+
+  await app.register(healthRoutes, { db: opts.db });
+  await app.register(v1Routes, { prefix: "/v1", db: opts.db, config: opts.config });
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

@@ -1,0 +1,45 @@
+// Recognising database failures by kind: unreachable (→ 503), retryable (serialization, deadlock),
+// constraint violations (→ 409). Prisma wraps pg errors; look through the wrappers for the SQLSTATE.
+
+const UNAVAILABLE_NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
+
+function chain(e: unknown): unknown[] {
+  const out: unknown[] = [];
+  let cur: unknown = e;
+  for (let i = 0; i < 6 && cur && typeof cur === "object"; i++) {
+    out.push(cur);
+    const c = cur as { cause?: unknown; meta?: { driverAdapterError?: unknown } };
+    cur = c.cause ?? c.meta?.driverAdapterError;
+  }
+  return out;
+}
+
+/** The PostgreSQL SQLSTATE behind an error, if any. */
+export function sqlState(e: unknown): string | undefined {
+  for (const x of chain(e)) {
+    const o = x as { code?: unknown; originalCode?: unknown; cause?: { originalCode?: unknown } };
+    if (typeof o.originalCode === "string" && /^[0-9A-Z]{5}$/.test(o.originalCode)) return o.originalCode;
+    if (typeof o.code === "string" && /^[0-9A-Z]{5}$/.test(o.code) && !o.code.startsWith("P")) return o.code;
+  }
+  return undefined;
+}
+
+export function isDatabaseUnavailable(e: unknown): boolean {
+  for (const x of chain(e)) {
+    const o = x as { code?: unknown; message?: unknown; kind?: unknown };
+    if (typeof o.code === "string" && UNAVAILABLE_NODE_CODES.has(o.code)) return true;
+    if (o.kind === "DatabaseNotReachable" || o.kind === "ConnectionClosed" || o.kind === "SocketTimeout") return true;
+    if (typeof o.code === "string" && ["57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"].includes(o.code)) return true;
+    if (typeof o.message === "string" && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(o.message))
+      return true;
+  }
+  const state = sqlState(e);
+  return state !== undefined && (state.startsWith("08") || state === "57P01" || state === "57P03");
+}
+
+export const isUniqueViolation = (e: unknown) => sqlState(e) === "23505";
+export const isExclusionViolation = (e: unknown) => sqlState(e) === "23P01";
+export const isRetryable = (e: unknown) => {
+  const s = sqlState(e);
+  return s === "40001" || s === "40P01";
+};

@@ -1,0 +1,112 @@
+// Contract routes: parse, call one use case, shape the response.
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Database } from "../../db/client.js";
+import { UUID_PATTERN } from "../../db/ids.js";
+import { amendContract, createContract, getContract, listContracts, recordExternalBilling } from "../../services/contracts.js";
+import { actorOf } from "../plugins/auth.js";
+import { IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
+import {
+  AmendmentBody,
+  Contract,
+  ContractPage,
+  ContractVersion,
+  CreateContractBody,
+  ExternalBilling,
+  ExternalBillingBody,
+  contractExample,
+} from "../schemas/contracts.js";
+
+export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
+  app.post(
+    "/contracts",
+    {
+      config: { role: "writer" },
+      schema: {
+        tags: ["contracts"],
+        summary: "Create a contract with version 1",
+        description:
+          "Creates the contract and its original version, effective at local midnight of startDate in the contract's timezone. " +
+          "A customer or account id may map to one contract at a time: an overlapping term for any of them is a 409. " +
+          "Amounts charged as such (fees, commitments, caps, grants, thresholds) may not have more decimals than the currency's minor unit.",
+        body: CreateContractBody.meta({ examples: [contractExample] }),
+        response: { 201: Contract, ...problemResponses },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await createContract(db, actorOf(request), request.body)),
+  );
+
+  app.get(
+    "/contracts",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["contracts"],
+        summary: "List contracts, oldest first",
+        description: "`customerId` matches the contract's customer id or any of its account ids.",
+        querystring: Pagination.extend({ customerId: z.string().min(1).max(200).optional() }).strict(),
+        response: { 200: ContractPage, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, customerId } = request.query;
+      const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
+      const { data, last } = await listContracts(db, { customerId, limit, after });
+      return { data, nextCursor: last ? encodeCursor(last) : null };
+    },
+  );
+
+  app.get(
+    "/contracts/:id",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["contracts"],
+        summary: "A contract with all its versions",
+        params: IdParams,
+        response: { 200: Contract, ...problemResponses },
+      },
+    },
+    async (request) => getContract(db, request.params.id),
+  );
+
+  app.post(
+    "/contracts/:id/amendments",
+    {
+      config: { role: "writer" },
+      schema: {
+        tags: ["contracts"],
+        summary: "Add a version (amendment or ramp) effective from an instant",
+        description:
+          "The terms fully replace the previous version's from `effectiveFrom` on; periods that straddle it are split into " +
+          "prorated segments. Two versions sharing an effectiveFrom, or a version taking effect inside a period that already has an " +
+          "issued document, are accepted but raise a blocking `amendment_conflict` on the next preview.",
+        params: IdParams,
+        body: AmendmentBody,
+        response: { 201: ContractVersion, ...problemResponses },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await amendContract(db, actorOf(request), request.params.id, request.body)),
+  );
+
+  app.post(
+    "/contracts/:id/external-billings",
+    {
+      config: { role: "writer" },
+      schema: {
+        tags: ["contracts"],
+        summary: "Record an amount billed elsewhere (e.g. the platform fee)",
+        description:
+          "Counts toward `alreadyBilled` of the billing period containing `periodStart`; the span must lie within that period. " +
+          "`reference` is unique per contract: repeating it with the same values returns the stored record (200), with other values → 409.",
+        params: IdParams,
+        body: ExternalBillingBody,
+        response: { 200: ExternalBilling, 201: ExternalBilling, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const { created, billing } = await recordExternalBilling(db, actorOf(request), request.params.id, request.body);
+      return reply.code(created ? 201 : 200).send(billing);
+    },
+  );
+};

@@ -1,0 +1,14 @@
+// Every /v1 route module, registered in one place.
+import type { FastifyPluginAsync } from "fastify";
+import type { Config } from "../../config.js";
+import type { Database } from "../../db/client.js";
+import { contractRoutes } from "./contracts.js";
+
+export interface V1Options {
+  db: Database;
+  config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS">;
+}
+
+export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
+  await app.register(contractRoutes, { db: opts.db });
+};

@@ -1,0 +1,54 @@
+// Schemas shared by routes: problem+json, pagination, ids, instants, decimal strings.
+import { z } from "zod";
+import { UUID_PATTERN } from "../../db/ids.js";
+import { validationFailed } from "../problems.js";
+
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string(),
+    instance: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  })
+  .passthrough()
+  .describe("RFC 9457 problem details");
+
+/** The error responses every authenticated route can give. */
+export const problemResponses = {
+  400: Problem,
+  401: Problem,
+  403: Problem,
+  404: Problem,
+  409: Problem,
+  413: Problem,
+  429: Problem,
+  503: Problem,
+};
+
+export const Id = z.string().regex(UUID_PATTERN, "must be a UUID");
+export const IdParams = z.object({ id: Id }).strict();
+
+/** An ISO 8601 instant with an explicit offset ("2026-01-01T00:00:00Z"). */
+export const Instant = z.iso.datetime({ offset: true }).describe("ISO 8601 instant with offset");
+
+export const CalendarDateString = z.iso.date().describe("Calendar date YYYY-MM-DD, read in the contract's timezone");
+
+export const Pagination = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({ data: z.array(item), nextCursor: z.string().nullable() });
+
+/** Opaque cursors: base64url of the last item's sort key. */
+export const encodeCursor = (key: string) => Buffer.from(key, "utf8").toString("base64url");
+export function decodeCursor(cursor: string | undefined, valid: (s: string) => boolean): string | undefined {
+  if (cursor === undefined) return undefined;
+  const s = Buffer.from(cursor, "base64url").toString("utf8");
+  if (!valid(s)) throw validationFailed([{ path: "querystring.cursor", message: "is not a cursor this list returned" }]);
+  return s;
+}

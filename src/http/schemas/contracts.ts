@@ -1,0 +1,96 @@
+// Request and response schemas of the contract routes (DESIGN.md sections 3 and 5).
+import { z } from "zod";
+import { ContractTerms, MoneyString } from "../../domain/terms.js";
+import { CalendarDateString, Id, Instant, page } from "./common.js";
+
+const Identifier = z.string().min(1).max(200).regex(/^[^\s,]+$/, "must be non-empty without spaces or commas");
+
+export const CreateContractBody = z
+  .object({
+    customerId: Identifier,
+    accountIds: z.array(Identifier).max(100).optional(),
+    name: z.string().min(1).max(200),
+    currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD"),
+    timezone: z.string().min(1).max(64).optional().describe("IANA time zone; default UTC"),
+    billingPeriod: z.enum(["monthly", "quarterly", "annual"]),
+    startDate: CalendarDateString,
+    endDate: CalendarDateString.nullable().optional().describe("Last day covered (inclusive); null or absent for evergreen"),
+    roundingMode: z.enum(["half_up", "half_even"]).optional().describe("Default half_up"),
+    allowTrueDown: z.boolean().optional().describe("Default false: over-billing raises over_billed instead of a credit memo"),
+    signedAt: Instant.optional(),
+    terms: ContractTerms,
+  })
+  .strict();
+
+export const AmendmentBody = z
+  .object({
+    effectiveFrom: Instant,
+    signedAt: Instant.optional(),
+    kind: z.enum(["amendment", "ramp"]).optional().describe("Default amendment"),
+    reason: z.string().min(1).max(1000),
+    terms: ContractTerms.describe("A full replacement of the terms, not a patch"),
+  })
+  .strict();
+
+export const ExternalBillingBody = z
+  .object({
+    periodStart: Instant,
+    periodEnd: Instant,
+    amount: MoneyString,
+    reference: z.string().min(1).max(200),
+  })
+  .strict();
+
+export const ContractVersion = z.object({
+  version: z.number().int(),
+  effectiveFrom: z.string(),
+  signedAt: z.string(),
+  kind: z.string(),
+  reason: z.string(),
+  terms: z.unknown().describe("The terms as validated, with defaults filled in"),
+});
+
+export const ContractSummary = z.object({
+  id: Id,
+  customerId: z.string(),
+  accountIds: z.array(z.string()),
+  name: z.string(),
+  currency: z.string(),
+  timezone: z.string(),
+  billingPeriod: z.enum(["monthly", "quarterly", "annual"]),
+  startDate: z.string(),
+  endDate: z.string().nullable(),
+  termStart: z.string().describe("Local midnight of startDate, as an instant"),
+  termEnd: z.string().nullable().describe("Local midnight after endDate, as an instant (exclusive)"),
+  roundingMode: z.enum(["half_up", "half_even"]),
+  allowTrueDown: z.boolean(),
+  createdAt: z.string(),
+});
+
+export const Contract = ContractSummary.extend({ versions: z.array(ContractVersion) });
+export const ContractPage = page(ContractSummary);
+
+export const ExternalBilling = z.object({
+  id: Id,
+  contractId: Id,
+  periodStart: z.string(),
+  periodEnd: z.string(),
+  amount: z.string(),
+  reference: z.string(),
+  createdAt: z.string(),
+});
+
+export const contractExample = {
+  customerId: "acme",
+  accountIds: ["acme-eu"],
+  name: "Acme 2026 enterprise",
+  currency: "USD",
+  timezone: "UTC",
+  billingPeriod: "annual",
+  startDate: "2026-01-01",
+  endDate: "2026-12-31",
+  terms: {
+    platformFee: { amount: "120000.00" },
+    meters: [{ metric: "api_calls", unit: "call", included: "1000000", pricing: { model: "per_unit", unitPrice: "0.08" } }],
+  },
+};

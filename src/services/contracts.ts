@@ -1,0 +1,333 @@
+// Use cases on contracts: create (with version 1), amend (a new effective-dated version), record an
+// external billing; and the reads. Each write is one transaction ending with its audit entry.
+import type { Database } from "../db/client.js";
+import { isExclusionViolation, isUniqueViolation } from "../db/errors.js";
+import { newId } from "../db/ids.js";
+import { sqlOf, type Tx, withTransaction } from "../db/tx.js";
+import { Decimal, formatMoney, isKnownCurrency, minorUnits } from "../domain/money.js";
+import { type PeriodContract, contractTerm, formatInstant, isValidTimezone, periodContaining } from "../domain/periods.js";
+import type { ContractTerms } from "../domain/terms.js";
+import type { Contract as ContractRow, ContractVersion as VersionRow } from "../generated/prisma/client.js";
+import { ProblemError, conflict, notFound, validationFailed } from "../http/problems.js";
+import { appendAudit } from "./audit.js";
+
+export interface CreateContractInput {
+  customerId: string;
+  accountIds?: string[] | undefined;
+  name: string;
+  currency: string;
+  timezone?: string | undefined;
+  billingPeriod: "monthly" | "quarterly" | "annual";
+  startDate: string;
+  endDate?: string | null | undefined;
+  roundingMode?: "half_up" | "half_even" | undefined;
+  allowTrueDown?: boolean | undefined;
+  signedAt?: string | undefined;
+  terms: ContractTerms;
+}
+
+export interface AmendmentInput {
+  effectiveFrom: string;
+  signedAt?: string | undefined;
+  kind?: "amendment" | "ramp" | undefined;
+  reason: string;
+  terms: ContractTerms;
+}
+
+export interface ExternalBillingInput {
+  periodStart: string;
+  periodEnd: string;
+  amount: string;
+  reference: string;
+}
+
+export interface ContractVersionView {
+  version: number;
+  effectiveFrom: string;
+  signedAt: string;
+  kind: string;
+  reason: string;
+  terms: ContractTerms;
+}
+
+export interface ContractView {
+  id: string;
+  customerId: string;
+  accountIds: string[];
+  name: string;
+  currency: string;
+  timezone: string;
+  billingPeriod: "monthly" | "quarterly" | "annual";
+  startDate: string;
+  endDate: string | null;
+  termStart: string;
+  termEnd: string | null;
+  roundingMode: "half_up" | "half_even";
+  allowTrueDown: boolean;
+  createdAt: string;
+}
+
+const dateOnly = (d: Date) => d.toISOString().slice(0, 10);
+
+export function toContractView(c: ContractRow): ContractView {
+  return {
+    id: c.id,
+    customerId: c.customerId,
+    accountIds: c.accountIds,
+    name: c.name,
+    currency: c.currency,
+    timezone: c.timezone,
+    billingPeriod: c.billingPeriod as ContractView["billingPeriod"],
+    startDate: dateOnly(c.startDate),
+    endDate: c.endDate ? dateOnly(c.endDate) : null,
+    termStart: c.termStart.toISOString(),
+    termEnd: c.termEnd ? c.termEnd.toISOString() : null,
+    roundingMode: c.roundingMode as ContractView["roundingMode"],
+    allowTrueDown: c.allowTrueDown,
+    createdAt: c.createdAt.toISOString(),
+  };
+}
+
+export function toVersionView(v: VersionRow): ContractVersionView {
+  return {
+    version: v.version,
+    effectiveFrom: v.effectiveFrom.toISOString(),
+    signedAt: v.signedAt.toISOString(),
+    kind: v.kind,
+    reason: v.reason,
+    terms: v.terms as unknown as ContractTerms,
+  };
+}
+
+/** The fields period arithmetic needs. */
+export const periodContractOf = (v: ContractView): PeriodContract => ({
+  startDate: v.startDate,
+  endDate: v.endDate,
+  timezone: v.timezone,
+  billingPeriod: v.billingPeriod,
+});
+
+/** Checks that need more than the request schema: currency, timezone, dates, identifiers, money precision. */
+function checkContract(input: CreateContractInput): void {
+  const errors: { path: string; message: string }[] = [];
+  if (!isKnownCurrency(input.currency)) errors.push({ path: "body.currency", message: `"${input.currency}" is not an active ISO 4217 currency code` });
+  const tz = input.timezone ?? "UTC";
+  if (!isValidTimezone(tz)) errors.push({ path: "body.timezone", message: `"${tz}" is not an IANA time zone` });
+  if (input.endDate && input.endDate < input.startDate) errors.push({ path: "body.endDate", message: "must not be before startDate" });
+  const ids = [input.customerId, ...(input.accountIds ?? [])];
+  ids.forEach((id, i) => {
+    if (ids.indexOf(id) !== i) errors.push({ path: i === 0 ? "body.customerId" : `body.accountIds.${i - 1}`, message: `"${id}" is listed twice` });
+  });
+  if (errors.length === 0) checkTermsMoney(input.terms, input.currency, "body.terms", errors);
+  if (errors.length) throw validationFailed(errors);
+}
+
+/** Amounts a customer is charged as such (fees, commitments, caps, grants) must fit the currency's minor unit. */
+function checkTermsMoney(terms: ContractTerms, currency: string, at: string, errors: { path: string; message: string }[]): void {
+  const digits = minorUnits(currency);
+  const check = (value: string | undefined | null, path: string) => {
+    if (value == null) return;
+    if (new Decimal(value).decimalPlaces() > digits)
+      errors.push({ path: `${at}.${path}`, message: `${currency} amounts have at most ${digits} decimals` });
+  };
+  check(terms.platformFee?.amount, "platformFee.amount");
+  check(terms.commitment?.amount, "commitment.amount");
+  check(terms.cap?.amount, "cap.amount");
+  check(terms.materialityThreshold, "materialityThreshold");
+  terms.prepaidCredits.forEach((g, i) => check(g.amount, `prepaidCredits.${i}.amount`));
+  terms.meters.forEach((m, i) => check(m.cap?.amount, `meters.${i}.cap.amount`));
+}
+
+
+export async function createContract(db: Database, actor: string, input: CreateContractInput) {
+  checkContract(input);
+  const timezone = input.timezone ?? "UTC";
+  const endDate = input.endDate ?? null;
+  const term = contractTerm({ startDate: input.startDate, endDate, timezone, billingPeriod: input.billingPeriod });
+  const termStart = new Date(term.startMs);
+  const termEnd = term.endMs === null ? null : new Date(term.endMs);
+  const id = newId();
+  try {
+    return await withTransaction(db, async (tx) => {
+      const contract = await tx.contract.create({
+        data: {
+          id,
+          customerId: input.customerId,
+          accountIds: input.accountIds ?? [],
+          name: input.name,
+          currency: input.currency,
+          timezone,
+          billingPeriod: input.billingPeriod,
+          startDate: new Date(`${input.startDate}T00:00:00Z`),
+          endDate: endDate ? new Date(`${endDate}T00:00:00Z`) : null,
+          termStart,
+          termEnd,
+          roundingMode: input.roundingMode ?? "half_up",
+          allowTrueDown: input.allowTrueDown ?? false,
+          createdBy: actor,
+        },
+      });
+      const version = await tx.contractVersion.create({
+        data: {
+          id: newId(),
+          contractId: id,
+          version: 1,
+          effectiveFrom: termStart,
+          signedAt: input.signedAt ? new Date(input.signedAt) : new Date(),
+          kind: "original",
+          reason: "original terms",
+          terms: input.terms as object,
+          createdBy: actor,
+        },
+      });
+      await tx.contractIdentifier.createMany({
+        data: [input.customerId, ...(input.accountIds ?? [])].map((identifier) => ({ contractId: id, identifier, termStart, termEnd })),
+      });
+      const view = { ...toContractView(contract), versions: [toVersionView(version)] };
+      await appendAudit(sqlOf(tx), { actor, action: "contract.created", entityType: "contract", entityId: id, payload: { contract: view } });
+      return view;
+    });
+  } catch (e) {
+    if (isExclusionViolation(e)) {
+      const taken = await findOverlappingIdentifiers(db, [input.customerId, ...(input.accountIds ?? [])], termStart, termEnd);
+      throw conflict(`${taken.map((t) => `"${t.identifier}"`).join(", ") || "an identifier"} already maps to an active contract in this term`, {
+        conflicts: taken,
+      });
+    }
+    throw e;
+  }
+}
+
+async function findOverlappingIdentifiers(db: Database, ids: string[], start: Date, end: Date | null) {
+  const rows = await db.pool.query<{ identifier: string; contract_id: string }>(
+    `SELECT identifier, contract_id::text FROM contract_identifiers
+     WHERE identifier = ANY($1) AND tstzrange(term_start, term_end, '[)') && tstzrange($2, $3, '[)')`,
+    [ids, start, end],
+  );
+  return rows.rows.map((r) => ({ identifier: r.identifier, contractId: r.contract_id }));
+}
+
+export async function getContract(db: Database, id: string) {
+  const c = await db.prisma.contract.findUnique({ where: { id }, include: { versions: { orderBy: { version: "asc" } } } });
+  if (!c) throw notFound("contract", id);
+  return { ...toContractView(c), versions: c.versions.map(toVersionView) };
+}
+
+export async function listContracts(db: Database, q: { customerId?: string | undefined; limit: number; after?: string | undefined }) {
+  const rows = await db.prisma.contract.findMany({
+    where: {
+      ...(q.customerId ? { OR: [{ customerId: q.customerId }, { accountIds: { has: q.customerId } }] } : {}),
+      ...(q.after ? { id: { gt: q.after } } : {}),
+    },
+    orderBy: { id: "asc" },
+    take: q.limit + 1,
+  });
+  const more = rows.length > q.limit;
+  const data = rows.slice(0, q.limit).map(toContractView);
+  return { data, last: more ? data[data.length - 1]?.id ?? null : null };
+}
+
+/** Locks the contract row for the rest of the transaction: amendments, issues and billings on one contract queue up. */
+export async function lockContract(tx: Tx, id: string): Promise<ContractRow> {
+  const locked = await tx.$queryRawUnsafe<{ id: string }[]>("SELECT id::text FROM contracts WHERE id = $1::uuid FOR UPDATE", id);
+  if (locked.length === 0) throw notFound("contract", id);
+  return (await tx.contract.findUniqueOrThrow({ where: { id } })) as ContractRow;
+}
+
+export async function amendContract(db: Database, actor: string, contractId: string, input: AmendmentInput) {
+  return withTransaction(db, async (tx) => {
+    const contract = await lockContract(tx, contractId);
+    const errors: { path: string; message: string }[] = [];
+    const at = Date.parse(input.effectiveFrom);
+    if (at < contract.termStart.getTime() || (contract.termEnd && at >= contract.termEnd.getTime()))
+      errors.push({ path: "body.effectiveFrom", message: "must fall within the contract term" });
+    checkTermsMoney(input.terms, contract.currency, "body.terms", errors);
+    if (errors.length) throw validationFailed(errors);
+    const last = await tx.contractVersion.findFirst({ where: { contractId }, orderBy: { version: "desc" } });
+    const version = await tx.contractVersion.create({
+      data: {
+        id: newId(),
+        contractId,
+        version: (last?.version ?? 0) + 1,
+        effectiveFrom: new Date(at),
+        signedAt: input.signedAt ? new Date(input.signedAt) : new Date(),
+        kind: input.kind ?? "amendment",
+        reason: input.reason,
+        terms: input.terms as object,
+        createdBy: actor,
+      },
+    });
+    const view = toVersionView(version);
+    await appendAudit(sqlOf(tx), { actor, action: "contract.amended", entityType: "contract", entityId: contractId, payload: { version: view } });
+    return view;
+  });
+}
+
+export interface ExternalBillingView {
+  id: string;
+  contractId: string;
+  periodStart: string;
+  periodEnd: string;
+  amount: string;
+  reference: string;
+  createdAt: string;
+}
+
+export async function recordExternalBilling(db: Database, actor: string, contractId: string, input: ExternalBillingInput) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await withTransaction(db, async (tx) => {
+        const contract = await lockContract(tx, contractId);
+        const view = toContractView(contract);
+        const start = Date.parse(input.periodStart);
+        const end = Date.parse(input.periodEnd);
+        const errors: { path: string; message: string }[] = [];
+        if (end <= start) errors.push({ path: "body.periodEnd", message: "must be after periodStart" });
+        const period = periodContaining(periodContractOf(view), formatInstant(start));
+        if (!period) errors.push({ path: "body.periodStart", message: "must fall within the contract term" });
+        else if (end > Date.parse(period.end))
+          errors.push({ path: "body.periodEnd", message: `must not pass the end of the billing period it belongs to (${period.end})` });
+        const digits = minorUnits(contract.currency);
+        if (new Decimal(input.amount).decimalPlaces() > digits)
+          errors.push({ path: "body.amount", message: `${contract.currency} amounts have at most ${digits} decimals` });
+        if (errors.length) throw validationFailed(errors);
+
+        const existing = await tx.externalBilling.findUnique({ where: { contractId_reference: { contractId, reference: input.reference } } });
+        if (existing) {
+          const same =
+            existing.periodStart.getTime() === start &&
+            existing.periodEnd.getTime() === end &&
+            new Decimal(existing.amount.toString()).equals(input.amount);
+          if (!same) throw conflict(`reference "${input.reference}" is already recorded with other values`, { externalBillingId: existing.id });
+          return { created: false, billing: toBillingView(existing, contract.currency) };
+        }
+        const row = await tx.externalBilling.create({
+          data: { id: newId(), contractId, periodStart: new Date(start), periodEnd: new Date(end), amount: input.amount, reference: input.reference, createdBy: actor },
+        });
+        const billing = toBillingView(row, contract.currency);
+        await appendAudit(sqlOf(tx), { actor, action: "external_billing.recorded", entityType: "contract", entityId: contractId, payload: { billing } });
+        return { created: true, billing };
+      });
+    } catch (e) {
+      if (attempt < 2 && isUniqueViolation(e)) continue; // a concurrent twin won the race: read it
+      throw e;
+    }
+  }
+}
+
+function toBillingView(
+  r: { id: string; contractId: string; periodStart: Date; periodEnd: Date; amount: { toString(): string }; reference: string; createdAt: Date },
+  currency: string,
+): ExternalBillingView {
+  return {
+    id: r.id,
+    contractId: r.contractId,
+    periodStart: r.periodStart.toISOString(),
+    periodEnd: r.periodEnd.toISOString(),
+    amount: formatMoney(new Decimal(r.amount.toString()), currency),
+    reference: r.reference,
+    createdAt: r.createdAt.toISOString(),
+  };
+}
+
+
