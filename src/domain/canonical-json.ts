@@ -1,0 +1,75 @@
+// Canonical JSON: one byte sequence per value, for hashing (inputsHash, the audit log's hash chain).
+// Object keys sorted by UTF-16 code units, no whitespace, undefined members dropped (as JSON.stringify),
+// decimals (decimal.js, including Prisma's Decimal) as plain-notation strings, Dates as ISO strings.
+// Non-finite numbers, bigints, functions and symbols are rejected rather than silently changed.
+
+function isDecimalLike(value: object): value is { toFixed(): string } {
+  const ctor = (value as { constructor?: { name?: string; isDecimal?: (v: unknown) => boolean } }).constructor;
+  return (
+    typeof (value as { toFixed?: unknown }).toFixed === "function" &&
+    (ctor?.isDecimal?.(value) === true || ctor?.name === "Decimal")
+  );
+}
+
+function write(value: unknown, out: string[], path: string): void {
+  if (value === null) {
+    out.push("null");
+    return;
+  }
+  switch (typeof value) {
+    case "string":
+      out.push(JSON.stringify(value));
+      return;
+    case "boolean":
+      out.push(value ? "true" : "false");
+      return;
+    case "number":
+      if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: non-finite number at ${path}`);
+      out.push(JSON.stringify(value));
+      return;
+    case "object":
+      break;
+    default:
+      throw new TypeError(`canonicalJson: unsupported ${typeof value} at ${path}`);
+  }
+  const obj = value as object;
+  if (isDecimalLike(obj)) {
+    const text = obj.toFixed();
+    out.push(JSON.stringify(text === "-0" ? "0" : text));
+    return;
+  }
+  if (obj instanceof Date) {
+    if (Number.isNaN(obj.getTime())) throw new TypeError(`canonicalJson: invalid Date at ${path}`);
+    out.push(JSON.stringify(obj.toISOString()));
+    return;
+  }
+  if (Array.isArray(obj)) {
+    out.push("[");
+    obj.forEach((item, i) => {
+      if (i > 0) out.push(",");
+      if (item === undefined || typeof item === "function" || typeof item === "symbol") out.push("null");
+      else write(item, out, `${path}[${i}]`);
+    });
+    out.push("]");
+    return;
+  }
+  const record = obj as Record<string, unknown>;
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  out.push("{");
+  keys.forEach((k, i) => {
+    if (i > 0) out.push(",");
+    out.push(JSON.stringify(k), ":");
+    write(record[k], out, `${path}.${k}`);
+  });
+  out.push("}");
+}
+
+/** The canonical JSON text of a value (sorted keys, no whitespace, Decimal → string). */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined) throw new TypeError("canonicalJson: undefined has no JSON form");
+  const out: string[] = [];
+  write(value, out, "$");
+  return out.join("");
+}

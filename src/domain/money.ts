@@ -1,0 +1,133 @@
+// Money and quantities (DESIGN.md section 2): decimal.js only, never JavaScript `number`.
+//
+// decimal.js is configured here, once, for the whole process: 50 significant digits (DESIGN.md asks for at
+// least 34 on fractions) and never exponential notation in toString(), so a Decimal always prints as a
+// plain decimal string. Every domain module imports Decimal from this file so the configuration is applied
+// before any arithmetic.
+import { Decimal } from "decimal.js";
+
+Decimal.set({
+  precision: 50,
+  rounding: Decimal.ROUND_HALF_UP,
+  toExpNeg: -9e15,
+  toExpPos: 9e15,
+});
+
+export { Decimal };
+
+export type RoundingMode = "half_up" | "half_even";
+
+/**
+ * Active ISO 4217 currency codes (list one) with their minor units, written out explicitly so the engine
+ * does not depend on the ICU data of the Node build (CLDR's digits differ from ISO 4217 for a few
+ * currencies, e.g. IQD, HUF). Codes whose minor unit is "N.A." in ISO 4217 (precious metals XAU, XAG, XPD,
+ * XPT, bond-market units XBA..XBD, XDR, XSU, XUA, the test code XTS and XXX) are not money a contract can be
+ * written in, and are deliberately absent.
+ */
+const MINOR_UNITS: Readonly<Record<string, number>> = Object.freeze({
+  AED: 2, AFN: 2, ALL: 2, AMD: 2,
+  ANG: 2, // Netherlands Antillean guilder: being replaced by XCG (2025); kept for contracts written in it.
+  AOA: 2, ARS: 2, AUD: 2, AWG: 2, AZN: 2,
+  BAM: 2, BBD: 2, BDT: 2, BGN: 2, BHD: 3, BIF: 0, BMD: 2, BND: 2, BOB: 2, BOV: 2, BRL: 2, BSD: 2, BTN: 2,
+  BWP: 2, BYN: 2, BZD: 2,
+  CAD: 2, CDF: 2, CHE: 2, CHF: 2, CHW: 2, CLF: 4, CLP: 0, CNY: 2, COP: 2, COU: 2, CRC: 2, CUC: 2, CUP: 2,
+  CVE: 2, CZK: 2,
+  DJF: 0, DKK: 2, DOP: 2, DZD: 2,
+  EGP: 2, ERN: 2, ETB: 2, EUR: 2,
+  FJD: 2, FKP: 2,
+  GBP: 2, GEL: 2, GHS: 2, GIP: 2, GMD: 2, GNF: 0, GTQ: 2, GYD: 2,
+  HKD: 2, HNL: 2, HTG: 2, HUF: 2,
+  IDR: 2, ILS: 2, INR: 2, IQD: 3, IRR: 2, ISK: 0,
+  JMD: 2, JOD: 3, JPY: 0,
+  KES: 2, KGS: 2, KHR: 2, KMF: 0, KPW: 2, KRW: 0, KWD: 3, KYD: 2, KZT: 2,
+  LAK: 2, LBP: 2, LKR: 2, LRD: 2, LSL: 2, LYD: 3,
+  MAD: 2, MDL: 2, MGA: 2, MKD: 2, MMK: 2, MNT: 2, MOP: 2, MRU: 2, MUR: 2, MVR: 2, MWK: 2, MXN: 2, MXV: 2,
+  MYR: 2, MZN: 2,
+  NAD: 2, NGN: 2, NIO: 2, NOK: 2, NPR: 2, NZD: 2,
+  OMR: 3,
+  PAB: 2, PEN: 2, PGK: 2, PHP: 2, PKR: 2, PLN: 2, PYG: 0,
+  QAR: 2,
+  RON: 2, RSD: 2, RUB: 2, RWF: 0,
+  SAR: 2, SBD: 2, SCR: 2, SDG: 2, SEK: 2, SGD: 2, SHP: 2, SLE: 2, SOS: 2, SRD: 2, SSP: 2, STN: 2, SVC: 2,
+  SYP: 2, SZL: 2,
+  THB: 2, TJS: 2, TMT: 2, TND: 3, TOP: 2, TRY: 2, TTD: 2, TWD: 2, TZS: 2,
+  UAH: 2, UGX: 0, USD: 2, USN: 2, UYI: 0, UYU: 2, UYW: 4, UZS: 2,
+  VED: 2, VES: 2, VND: 0, VUV: 0,
+  WST: 2,
+  XAF: 0, XCD: 2, XCG: 2, XOF: 0, XPF: 0,
+  YER: 2,
+  ZAR: 2, ZMW: 2, ZWG: 2,
+});
+
+/** Every currency code the engine accepts, sorted. */
+export const CURRENCY_CODES: readonly string[] = Object.freeze(Object.keys(MINOR_UNITS).sort());
+
+export function isKnownCurrency(code: string): boolean {
+  return Object.prototype.hasOwnProperty.call(MINOR_UNITS, code);
+}
+
+/** The number of decimals of the currency's minor unit (USD 2, JPY 0, BHD 3). Throws for an unknown code. */
+export function minorUnits(code: string): number {
+  const units = isKnownCurrency(code) ? MINOR_UNITS[code] : undefined;
+  if (units === undefined) throw new RangeError(`unknown ISO 4217 currency code "${code}"`);
+  return units;
+}
+
+/** A Decimal from a decimal string; throws a RangeError naming `what` if the string is not a decimal. */
+export function toDecimal(value: string | Decimal, what = "value"): Decimal {
+  if (Decimal.isDecimal(value)) return value as Decimal;
+  if (typeof value !== "string" || !/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(value.trim())) {
+    throw new RangeError(`${what} must be a decimal string, got ${JSON.stringify(value)}`);
+  }
+  return new Decimal(value.trim());
+}
+
+function decimalRounding(mode: RoundingMode): Decimal.Rounding {
+  return mode === "half_even" ? Decimal.ROUND_HALF_EVEN : Decimal.ROUND_HALF_UP;
+}
+
+/**
+ * Rounds an amount to the currency's minor unit (DESIGN.md section 2, rating rule 9). `half_up` rounds a tie
+ * away from zero (so a negative line rounds like its positive counterpart); `half_even` to the even digit.
+ */
+export function roundMoney(amount: Decimal, currency: string, mode: RoundingMode): Decimal {
+  const rounded = amount.toDecimalPlaces(minorUnits(currency), decimalRounding(mode));
+  return rounded.isZero() ? new Decimal(0) : rounded;
+}
+
+/** Rounds an amount towards zero to the currency's minor unit (used for balances that must not be exceeded). */
+export function truncateMoney(amount: Decimal, currency: string): Decimal {
+  const truncated = amount.toDecimalPlaces(minorUnits(currency), Decimal.ROUND_DOWN);
+  return truncated.isZero() ? new Decimal(0) : truncated;
+}
+
+/** Formats an amount with exactly the currency's number of decimals: "32000.00", JPY "1234", BHD "1.500". */
+export function formatMoney(amount: Decimal, currency: string): string {
+  const digits = minorUnits(currency);
+  const text = amount.toFixed(digits);
+  return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;
+}
+
+/** A quantity or fraction at full precision, in plain notation, without trailing zeros ("400000", "0.5"). */
+export function formatDecimal(value: Decimal): string {
+  const text = value.toFixed();
+  return text === "-0" ? "0" : text;
+}
+
+export const ZERO = new Decimal(0);
+export const ONE = new Decimal(1);
+export const HUNDRED = new Decimal(100);
+
+export function sum(values: readonly Decimal[]): Decimal {
+  let total = ZERO;
+  for (const v of values) total = total.plus(v);
+  return total;
+}
+
+export function max(a: Decimal, b: Decimal): Decimal {
+  return a.greaterThanOrEqualTo(b) ? a : b;
+}
+
+export function min(a: Decimal, b: Decimal): Decimal {
+  return a.lessThanOrEqualTo(b) ? a : b;
+}

@@ -1,0 +1,133 @@
+// Pricing models (DESIGN.md section 3, rating rule 4) as small pure functions chosen by a factory.
+// Each takes the billable units of one meter in one segment and the segment's fraction of the period, and
+// returns the gross charge (unrounded) with what a customer needs to check it.
+//
+// Proration (rule 4: "tier bounds (upTo) are scaled by fraction"):
+//   - graduated and volume: every tier bound is upTo × fraction, and a tier's flatFee is flatFee × fraction
+//     (a flat fee is a per-period amount like the platform fee, so a segment pays its share). With usage
+//     proportional to the fractions, the segments of a period therefore add up exactly to the whole period.
+//   - package: the package size is a unit of sale, not a tier bound: it is not scaled. Billable units are
+//     rounded up to whole packages in each segment.
+//   - Zero billable units cost nothing in every model (no flat fee is charged on an unused tier).
+import type { Pricing } from "../terms.js";
+import { Decimal, ZERO, toDecimal } from "../money.js";
+
+export interface TierCharge {
+  /** 1-based position of the tier in the price list. */
+  tier: number;
+  /** Scaled lower bound (exclusive): the previous tier's scaled upTo, 0 for the first tier. */
+  from: Decimal;
+  /** Scaled upper bound (inclusive), null for the last tier. */
+  upTo: Decimal | null;
+  unitPrice: Decimal;
+  /** Scaled flat fee, charged when the tier holds at least one unit. */
+  flatFee: Decimal;
+  units: Decimal;
+  amount: Decimal;
+}
+
+export interface PriceResult {
+  model: Pricing["model"];
+  /** Gross charge before the meter's discount and cap, unrounded. */
+  amount: Decimal;
+  /** per_unit: the unit price; volume: the unit price of the tier the units fall in. */
+  unitPrice?: Decimal;
+  /** graduated and volume: every tier, with the units priced in it. */
+  tiers?: TierCharge[];
+  /** package: size, price and the number of (whole) packages billed. */
+  packageSize?: Decimal;
+  packagePrice?: Decimal;
+  packages?: Decimal;
+}
+
+export type PricingFunction = (billable: Decimal, fraction: Decimal) => PriceResult;
+
+interface ParsedTier {
+  upTo: Decimal | null;
+  unitPrice: Decimal;
+  flatFee: Decimal;
+}
+
+function parseTiers(tiers: ReadonlyArray<{ upTo: string | null; unitPrice: string; flatFee?: string | undefined }>): ParsedTier[] {
+  return tiers.map((t) => ({
+    upTo: t.upTo === null ? null : toDecimal(t.upTo, "tier upTo"),
+    unitPrice: toDecimal(t.unitPrice, "tier unitPrice"),
+    flatFee: t.flatFee === undefined ? ZERO : toDecimal(t.flatFee, "tier flatFee"),
+  }));
+}
+
+/** per_unit: billable × unitPrice. */
+export function perUnit(unitPrice: Decimal): PricingFunction {
+  return (billable) => ({ model: "per_unit", amount: billable.times(unitPrice), unitPrice });
+}
+
+/** graduated: each unit priced in the tier it falls in; a tier holds the units up to and including its upTo. */
+export function graduated(list: readonly ParsedTier[]): PricingFunction {
+  return (billable, fraction) => {
+    let lower = ZERO;
+    let amount = ZERO;
+    const tiers: TierCharge[] = list.map((t, i) => {
+      const upper = t.upTo === null ? null : t.upTo.times(fraction);
+      const room = upper === null ? billable.minus(lower) : Decimal.min(billable, upper).minus(lower);
+      const units = room.isPositive() && !room.isZero() ? room : ZERO;
+      const flatFee = t.flatFee.times(fraction);
+      const charge = units.isZero() ? ZERO : units.times(t.unitPrice).plus(flatFee);
+      amount = amount.plus(charge);
+      const row: TierCharge = { tier: i + 1, from: lower, upTo: upper, unitPrice: t.unitPrice, flatFee, units, amount: charge };
+      if (upper !== null) lower = upper;
+      return row;
+    });
+    return { model: "graduated", amount, tiers };
+  };
+}
+
+/** volume: every unit priced at the tier the total falls in, plus that tier's flat fee. */
+export function volume(list: readonly ParsedTier[]): PricingFunction {
+  return (billable, fraction) => {
+    let lower = ZERO;
+    let applied = -1;
+    const bounds = list.map((t) => (t.upTo === null ? null : t.upTo.times(fraction)));
+    if (!billable.isZero()) {
+      applied = bounds.findIndex((upper) => upper === null || billable.lessThanOrEqualTo(upper));
+      if (applied < 0) applied = list.length - 1; // unreachable: the last tier is open-ended
+    }
+    let amount = ZERO;
+    let unitPrice: Decimal | undefined;
+    const tiers: TierCharge[] = list.map((t, i) => {
+      const upper = bounds[i] ?? null;
+      const flatFee = t.flatFee.times(fraction);
+      const units = i === applied ? billable : ZERO;
+      const charge = i === applied ? billable.times(t.unitPrice).plus(flatFee) : ZERO;
+      if (i === applied) {
+        amount = charge;
+        unitPrice = t.unitPrice;
+      }
+      const row: TierCharge = { tier: i + 1, from: lower, upTo: upper, unitPrice: t.unitPrice, flatFee, units, amount: charge };
+      if (upper !== null) lower = upper;
+      return row;
+    });
+    return unitPrice === undefined ? { model: "volume", amount, tiers } : { model: "volume", amount, unitPrice, tiers };
+  };
+}
+
+/** package: billable units rounded up to whole packages × packagePrice (package size not prorated). */
+export function packaged(packageSize: Decimal, packagePrice: Decimal): PricingFunction {
+  return (billable) => {
+    const packages = billable.dividedBy(packageSize).ceil();
+    return { model: "package", amount: packages.times(packagePrice), packageSize, packagePrice, packages };
+  };
+}
+
+/** The factory: the pricing function for a meter's (validated) pricing description. */
+export function pricingFor(pricing: Pricing): PricingFunction {
+  switch (pricing.model) {
+    case "per_unit":
+      return perUnit(toDecimal(pricing.unitPrice, "unitPrice"));
+    case "graduated":
+      return graduated(parseTiers(pricing.tiers));
+    case "volume":
+      return volume(parseTiers(pricing.tiers));
+    case "package":
+      return packaged(toDecimal(pricing.packageSize, "packageSize"), toDecimal(pricing.packagePrice, "packagePrice"));
+  }
+}

@@ -1,0 +1,215 @@
+// The rating engine's input and output (issue 3). Money and quantities are decimal strings on both sides.
+import type { ContractTerms } from "../terms.js";
+import type { RoundingMode } from "../money.js";
+import type { BillingPeriodUnit } from "../periods.js";
+
+export const ENGINE_VERSION = "rating-engine/1.0.0";
+
+export interface RatingContract {
+  id: string;
+  currency: string;
+  timezone: string;
+  billingPeriod: BillingPeriodUnit;
+  /** Calendar date (YYYY-MM-DD) in `timezone`: the term starts at its local midnight. */
+  startDate: string;
+  /** Last day covered (inclusive), or null for an evergreen contract. */
+  endDate: string | null;
+  roundingMode: RoundingMode;
+  allowTrueDown: boolean;
+}
+
+export type VersionKind = "original" | "amendment" | "ramp";
+
+export interface ContractVersion {
+  version: number;
+  /** ISO 8601 instant from which these terms are in force (until the next version's effectiveFrom). */
+  effectiveFrom: string;
+  signedAt?: string | null;
+  kind: VersionKind;
+  reason?: string | null;
+  /** Validated and defaulted terms (ContractTerms schema output). */
+  terms: ContractTerms;
+}
+
+/** A half-open interval of instants [start, end). */
+export interface PeriodRef {
+  start: string;
+  end: string;
+}
+
+/** A half-open window [from, to) of instants whose usage the caller sums. */
+export interface UsageWindow {
+  from: string;
+  to: string;
+}
+
+/** The sum of one metric's non-voided usage in one window. A window/metric not listed has usage 0. */
+export interface UsageAggregate {
+  from: string;
+  to: string;
+  metric: string;
+  quantity: string;
+}
+
+export interface CreditBalance {
+  grantId: string;
+  /** Grant amount minus the credits recorded by the latest issued document of every other period. */
+  available: string;
+}
+
+export interface CreditAmount {
+  grantId: string;
+  amount: string;
+}
+
+export interface RatingInput {
+  contract: RatingContract;
+  versions: ContractVersion[];
+  /** Must be a billing period of the contract (as returned by the periods module). */
+  period: PeriodRef;
+  /** Usage sums for the windows returned by usageWindows(); rows for other windows are ignored. */
+  usage: UsageAggregate[];
+  /** Issued invoices minus credit memos plus external billings for this period. */
+  alreadyBilled: string;
+  /** Balances of grants; a grant absent from this list has its full amount available. */
+  creditBalances: CreditBalance[];
+  /** Credits recorded by the period's latest issued document ([] if none). */
+  previousCreditsApplied: CreditAmount[];
+  /** Periods with an issued document (only those overlapping `period` matter). */
+  issuedPeriods: PeriodRef[];
+}
+
+export interface UsageWindowsInput {
+  contract: RatingContract;
+  versions: ContractVersion[];
+  period: PeriodRef;
+}
+
+export interface Segment {
+  from: string;
+  to: string;
+  /** The version in force, or null for a part of the period with no version (missing_terms). */
+  version: number | null;
+  /** Segment length ÷ nominal period length, full precision. */
+  fraction: string;
+}
+
+export interface LineSegment {
+  from: string;
+  to: string;
+  version: number;
+}
+
+export type LineKind =
+  | "platform_fee"
+  | "usage"
+  | "contract_discount"
+  | "contract_cap"
+  | "commitment_shortfall"
+  | "credit_applied";
+
+export interface TierExplanation {
+  tier: number;
+  /** Scaled bounds: units above `from` up to and including `upTo` (null: no upper bound). */
+  from: string;
+  upTo: string | null;
+  unitPrice: string;
+  flatFee: string;
+  units: string;
+  amount: string;
+}
+
+export interface Line {
+  kind: LineKind;
+  metric?: string;
+  unit?: string;
+  /** The segment the line belongs to; null for period-level lines (commitment_shortfall, credit_applied). */
+  segment: LineSegment | null;
+  /** usage lines: units used in the segment; null on other lines. */
+  usage: string | null;
+  /** usage lines: included units × fraction. */
+  included: string | null;
+  /** usage lines: max(0, usage − included). */
+  billable: string | null;
+  pricingModel?: "per_unit" | "graduated" | "volume" | "package";
+  unitPrice?: string;
+  tiers?: TierExplanation[];
+  packageSize?: string;
+  packagePrice?: string;
+  packages?: string;
+  /** The segment's (or, for a shortfall, the period's) fraction of the nominal period; null for credits. */
+  fraction: string | null;
+  /** usage lines: charge before the meter discount and cap (unrounded). */
+  gross?: string;
+  /** usage lines: meter discount (unrounded, positive). */
+  discount?: string;
+  /** usage lines: amount removed by the meter cap (unrounded, positive). */
+  capped?: string;
+  /** The basis of a percentage or a cap: discountPercent, cap (scaled), the sum it applies to. */
+  discountPercent?: string;
+  cap?: string;
+  base?: string;
+  /** commitment_shortfall: the commitment, the usage charges compared with it, and its scope. */
+  commitment?: string;
+  usageCharges?: string;
+  scope?: "period" | "term";
+  /** commitment_shortfall of a term commitment: each period's usage charges. */
+  periods?: Array<{ start: string; end: string; usageCharges: string }>;
+  /** credit_applied: the grant, its available balance before this period's use, its expiry. */
+  grantId?: string;
+  available?: string;
+  expiresAt?: string;
+  /** The line's amount before rounding (full precision). */
+  unroundedAmount: string;
+  /** Rounded to the currency's minor unit with the contract's rounding mode. */
+  amount: string;
+  description: string;
+}
+
+export type ExceptionKind =
+  | "missing_terms"
+  | "unpriced_metric"
+  | "usage_spike"
+  | "amendment_conflict"
+  | "materiality"
+  | "over_billed";
+
+export interface RatingException {
+  kind: ExceptionKind;
+  blocking: boolean;
+  /** A stable key within the calculation: a metric, a version number, a window; "" when none. */
+  subject: string;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export type Action = "invoice" | "credit_memo" | "none";
+
+export interface RatingResult {
+  engineVersion: string;
+  contractId: string;
+  period: PeriodRef;
+  currency: string;
+  segments: Segment[];
+  lines: Line[];
+  total: string;
+  alreadyBilled: string;
+  delta: string;
+  action: Action;
+  creditsApplied: CreditAmount[];
+  exceptions: RatingException[];
+  /** sha256 of the normalized input and ENGINE_VERSION (see inputsHash). */
+  inputsHash: string;
+}
+
+/** Invalid engine input: a caller bug or bad data, never a rating outcome. */
+export class RatingInputError extends Error {
+  override name = "RatingInputError";
+  readonly code = "validation_failed";
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(`${path}: ${message}`);
+  }
+}
