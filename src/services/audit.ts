@@ -43,7 +43,8 @@ export function hashEntry(prevHash: string, e: Omit<AuditEntry, "prevHash" | "ha
 export async function appendAudit(sql: Sql, input: AuditInput): Promise<AuditEntry> {
   await sql.query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1::bigint)", [AUDIT_LOCK]);
   const [last] = await sql.query<{ seq: string; hash: string }>(
-    "SELECT seq::text AS seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+    // ORDER BY the column, not the text alias: "9" > "10" as text, which would reuse a seq.
+    "SELECT seq::text AS seq, hash FROM audit_log ORDER BY audit_log.seq DESC LIMIT 1",
   );
   const prevHash = last?.hash ?? GENESIS_HASH;
   // JSON round trip: what we hash must be exactly what jsonb gives back (no undefined, no Decimal objects).
@@ -96,7 +97,7 @@ export async function listAudit(sql: Sql, q: { entityId?: string; afterSeq?: str
   const rows = await sql.query<AuditRow>(
     `SELECT ${COLUMNS} FROM audit_log
      WHERE ($1::text IS NULL OR entity_id = $1) AND seq > $2::bigint
-     ORDER BY seq LIMIT $3`,
+     ORDER BY audit_log.seq LIMIT $3`,
     [q.entityId ?? null, q.afterSeq ?? "0", q.limit],
   );
   return rows.map(toEntry);
