@@ -47,7 +47,7 @@ export const dedupeKey = (e: Pick<RaiseException, "kind" | "contractId" | "custo
 
 export interface ExceptionView {
   id: string;
-  kind: string;
+  kind: ExceptionKind;
   blocking: boolean;
   status: "open" | "approved" | "rejected";
   contractId: string | null;
@@ -91,7 +91,7 @@ const COLUMNS = `id::text AS id, kind, blocking, status, contract_id::text AS co
 export function toExceptionView(r: ExceptionRow): ExceptionView {
   return {
     id: r.id,
-    kind: r.kind,
+    kind: r.kind as ExceptionKind,
     blocking: r.blocking,
     status: r.status as ExceptionView["status"],
     contractId: r.contract_id,

@@ -2,7 +2,11 @@
 import type { FastifyPluginAsync } from "fastify";
 import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
+import { auditRoutes } from "./audit.js";
 import { contractRoutes } from "./contracts.js";
+import { documentRoutes } from "./documents.js";
+import { exceptionRoutes } from "./exceptions.js";
+import { trueUpRoutes } from "./true-ups.js";
 
 export interface V1Options {
   db: Database;
@@ -11,4 +15,8 @@ export interface V1Options {
 
 export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(contractRoutes, { db: opts.db });
+  await app.register(trueUpRoutes, { db: opts.db });
+  await app.register(exceptionRoutes, { db: opts.db });
+  await app.register(documentRoutes, { db: opts.db });
+  await app.register(auditRoutes, { db: opts.db });
 };

@@ -1,0 +1,61 @@
+// Exception routes: list, read, decide.
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { Database } from "../../db/client.js";
+import { UUID_PATTERN } from "../../db/ids.js";
+import { pgSql } from "../../db/tx.js";
+import { getException, listExceptions, resolveException } from "../../services/exceptions.js";
+import { actorOf } from "../plugins/auth.js";
+import { Id, IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
+import { Exception, ExceptionPage, ResolveBody } from "../schemas/true-ups.js";
+
+export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
+  app.get(
+    "/exceptions",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["exceptions"],
+        summary: "List exceptions, oldest first",
+        querystring: Pagination.extend({
+          status: z.enum(["open", "approved", "rejected"]).optional(),
+          contractId: Id.optional(),
+          kind: Exception.shape.kind.optional(),
+        }).strict(),
+        response: { 200: ExceptionPage, ...problemResponses },
+      },
+    },
+    async (request) => {
+      const { limit, cursor, ...filters } = request.query;
+      const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
+      const rows = await listExceptions(pgSql(db.pool), { ...filters, after, limit: limit + 1 });
+      const data = rows.slice(0, limit);
+      return { data, nextCursor: rows.length > limit ? encodeCursor(data[data.length - 1]!.id) : null };
+    },
+  );
+
+  app.get(
+    "/exceptions/:id",
+    {
+      config: { role: "reader" },
+      schema: { tags: ["exceptions"], summary: "One exception", params: IdParams, response: { 200: Exception, ...problemResponses } },
+    },
+    async (request) => getException(pgSql(db.pool), request.params.id),
+  );
+
+  app.post(
+    "/exceptions/:id/resolve",
+    {
+      config: { role: "approver" },
+      schema: {
+        tags: ["exceptions"],
+        summary: "Record a decision: approve clears a blocking exception, reject keeps the issue blocked",
+        description: "Every decision is audited with its actor and note. A rejected exception may later be approved; approving twice → 409.",
+        params: IdParams,
+        body: ResolveBody,
+        response: { 200: Exception, ...problemResponses },
+      },
+    },
+    async (request) => resolveException(db, actorOf(request), request.params.id, request.body),
+  );
+};

@@ -1,0 +1,75 @@
+// True-up routes: preview (a stored calculation), issue (a document, exactly once), read a calculation.
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { Database } from "../../db/client.js";
+import { getCalculation, issueTrueUp, previewTrueUp } from "../../services/true-ups.js";
+import { actorOf } from "../plugins/auth.js";
+import { IdParams, problemResponses } from "../schemas/common.js";
+import { Calculation, Document, IdempotencyHeaders, IssueBody, PreviewBody } from "../schemas/true-ups.js";
+
+export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
+  app.post(
+    "/contracts/:id/true-ups/preview",
+    {
+      config: { role: "writer" },
+      schema: {
+        tags: ["true-ups"],
+        summary: "Rate a period and store the calculation",
+        description:
+          "Rates the whole period from scratch (DESIGN.md section 4) against the versions in force, the period's non-voided usage, " +
+          "what was already billed (documents issued here, invoices minus credit memos, plus external billings starting in the period) " +
+          "and the prepaid credit balances. The calculation is stored with its `inputsHash`; its exceptions are stored once per kind and " +
+          "subject (materiality and over_billed per amount, so approving one amount does not approve another). `late_usage` is raised " +
+          "when events arrived or were voided after the period's latest document.",
+        params: IdParams,
+        body: PreviewBody,
+        response: { 201: Calculation, ...problemResponses },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await previewTrueUp(db, actorOf(request), request.params.id, request.body)),
+  );
+
+  app.post(
+    "/contracts/:id/true-ups",
+    {
+      config: { role: "approver" },
+      schema: {
+        tags: ["true-ups"],
+        summary: "Issue the document of a previewed calculation, exactly once",
+        description:
+          "Recomputes the calculation inside the issuing transaction. Inputs changed since the preview → 409 `stale_preview`; blocking " +
+          "exceptions not approved → 409 `blocking_exceptions` listing them; action none → 409 `nothing_to_issue`; a calculation already " +
+          "issued → 409 `conflict` naming the document. Otherwise one transaction writes the document (gapless INV-/CM- number), its " +
+          "lines, the credit drawdowns and the audit entry. With an `Idempotency-Key`, a repeat returns the first response (200).",
+        params: IdParams,
+        headers: IdempotencyHeaders,
+        body: IssueBody,
+        response: { 200: Document, 201: Document, ...problemResponses },
+      },
+    },
+    async (request, reply) => {
+      const { status, document, replayed } = await issueTrueUp(
+        db,
+        actorOf(request),
+        request.params.id,
+        request.body,
+        request.headers["idempotency-key"],
+      );
+      if (replayed) reply.header("Idempotent-Replayed", "true");
+      return reply.code(replayed ? 200 : status).send(document);
+    },
+  );
+
+  app.get(
+    "/calculations/:id",
+    {
+      config: { role: "reader" },
+      schema: {
+        tags: ["true-ups"],
+        summary: "A stored calculation with its inputs, lines, exceptions and inputsHash",
+        params: IdParams,
+        response: { 200: Calculation, ...problemResponses },
+      },
+    },
+    async (request) => getCalculation(db, request.params.id),
+  );
+};
