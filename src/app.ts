@@ -42,6 +42,8 @@ export async function buildApp(opts: AppOptions) {
     ajv: { customOptions: { coerceTypes: false } },
   }).withTypeProvider<ZodTypeProvider>();
 
+  // The API speaks JSON only: a text/plain body is a 415, not a string that fails validation.
+  app.removeContentTypeParser("text/plain");
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook("onSend", async (request, reply) => {
@@ -57,7 +59,7 @@ export async function buildApp(opts: AppOptions) {
     global: true,
     max: opts.config.RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
-    // Keyed on the API key (its digest), so one noisy integration cannot starve the others.
+    // Keyed on the API key, so one noisy integration cannot starve the others (kept in memory only).
     keyGenerator: (request) => {
       const token = bearerToken(request);
       return token ? `key:${token}` : `ip:${request.ip}`;
