@@ -3,7 +3,10 @@
 // decimals (decimal.js, including Prisma's Decimal) as plain-notation strings, Dates as ISO strings.
 // Non-finite numbers, bigints, functions and symbols are rejected rather than silently changed.
 
+import { Decimal } from "decimal.js";
+
 function isDecimalLike(value: object): value is { toFixed(): string } {
+  if (value instanceof Decimal) return true;
   const ctor = (value as { constructor?: { name?: string; isDecimal?: (v: unknown) => boolean } }).constructor;
   return (
     typeof (value as { toFixed?: unknown }).toFixed === "function" &&
@@ -11,6 +14,7 @@ function isDecimalLike(value: object): value is { toFixed(): string } {
   );
 }
 
+// `path` is the member name being written, for error messages only.
 function write(value: unknown, out: string[], path: string): void {
   if (value === null) {
     out.push("null");
@@ -33,7 +37,8 @@ function write(value: unknown, out: string[], path: string): void {
       throw new TypeError(`canonicalJson: unsupported ${typeof value} at ${path}`);
   }
   const obj = value as object;
-  if (isDecimalLike(obj)) {
+  const proto = Object.getPrototypeOf(obj) as unknown;
+  if (proto !== Object.prototype && proto !== null && !Array.isArray(obj) && isDecimalLike(obj)) {
     const text = obj.toFixed();
     out.push(JSON.stringify(text === "-0" ? "0" : text));
     return;
@@ -45,24 +50,28 @@ function write(value: unknown, out: string[], path: string): void {
   }
   if (Array.isArray(obj)) {
     out.push("[");
-    obj.forEach((item, i) => {
+    for (let i = 0; i < obj.length; i++) {
+      const item: unknown = obj[i];
       if (i > 0) out.push(",");
       if (item === undefined || typeof item === "function" || typeof item === "symbol") out.push("null");
-      else write(item, out, `${path}[${i}]`);
-    });
+      else write(item, out, String(i));
+    }
     out.push("]");
     return;
   }
   const record = obj as Record<string, unknown>;
-  const keys = Object.keys(record)
-    .filter((k) => record[k] !== undefined)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Default sort compares UTF-16 code units, as canonical JSON (RFC 8785) requires.
+  const keys = Object.keys(record).sort();
   out.push("{");
-  keys.forEach((k, i) => {
-    if (i > 0) out.push(",");
+  let first = true;
+  for (const k of keys) {
+    const v = record[k];
+    if (v === undefined) continue;
+    if (!first) out.push(",");
+    first = false;
     out.push(JSON.stringify(k), ":");
-    write(record[k], out, `${path}.${k}`);
-  });
+    write(v, out, k);
+  }
   out.push("}");
 }
 

@@ -220,6 +220,9 @@ export function planRating(input: UsageWindowsInput): RatingPlan {
   if (contract.roundingMode !== "half_up" && contract.roundingMode !== "half_even") {
     throw new RatingInputError("contract.roundingMode", "must be half_up or half_even");
   }
+  if (!["monthly", "quarterly", "annual"].includes(contract.billingPeriod)) {
+    throw new RatingInputError("contract.billingPeriod", "must be monthly, quarterly or annual");
+  }
   const versions = parseVersions(input.versions);
   const startMs = instant(input.period?.start, "period.start");
   const endMs = instant(input.period?.end, "period.end");

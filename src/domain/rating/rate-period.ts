@@ -1,5 +1,29 @@
 // The rating order (DESIGN.md section 4), rule by rule, for one contract and one billing period [start, end).
 // Pure: no I/O, no clock. Every amount is a Decimal (50 significant digits) until rule 9 rounds the lines.
+//
+// Where DESIGN.md is silent, this engine decides (and the tests pin down):
+//  - Segments: the version in force at an instant is the one with the latest effectiveFrom at or before it;
+//    of two versions sharing an effectiveFrom the higher version number wins (and amendment_conflict is raised).
+//    A part of the period before the first version is a segment with version null (missing_terms, not rated).
+//  - Fractions are against the NOMINAL period length, so a period clipped by the term end is prorated like a
+//    mid-period amendment (fees, included units, tier bounds, caps and commitments all × fraction).
+//  - Tier flat fees are per-period amounts: × fraction, charged when the tier holds at least one unit.
+//    Package sizes are not prorated; zero billable units cost nothing in every model.
+//  - One usage line per meter per segment, even at zero usage; contract_discount/contract_cap lines only
+//    when non-zero; a platform_fee line whenever the version has a platformFee.
+//  - Commitment shortfall = commitment − unrounded usage charges, then rounded as its own line (rule 9).
+//    A period-scope and a term-scope shortfall, if both apply, are two lines (each with its `scope`).
+//  - Credits: available balances are truncated (never rounded up) to the minor unit, so a grant's balance is
+//    never exceeded; the amount credits may pay is the sum of the rounded non-fee lines, floored at 0.
+//  - alreadyBilled is rounded to the minor unit before delta = total − alreadyBilled.
+//  - Action: delta > 0 → invoice; delta < 0 → credit_memo (allowTrueDown) or none + over_billed; delta = 0 →
+//    invoice when the credits applied differ from the period's latest issued document (a zero-amount
+//    invoice records the drawdown), else none. A credit memo carries the new credits too.
+//  - usage_spike uses the spikeFactor of the version in force at the period's end, compares the whole
+//    period's usage of each metric metered in the period with the average of the prior periods that exist.
+//  - materiality uses the version in force at the period's end and is not raised when delta is 0.
+//  - amendment_conflict only for what affects this period: a shared effectiveFrom in force during it, or a
+//    version strictly inside an issued period that overlaps it.
 import {
   Decimal,
   HUNDRED,

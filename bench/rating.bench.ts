@@ -1,0 +1,71 @@
+// Rating engine throughput: one monthly contract with 5 graduated meters, a mid-month amendment, a prepaid
+// credit grant and a spike check over 3 prior periods. Run with `npm run bench`.
+import { ContractTerms, ratePeriod, usageWindows, type ContractVersion, type RatingInput } from "../src/domain/index.js";
+
+const metrics = ["api_calls", "storage_gb", "compute_min", "egress_gb", "seats"];
+const terms = (scale: string) =>
+  ContractTerms.parse({
+    platformFee: { amount: "10000.00" },
+    commitment: { amount: "20000.00", scope: "period" },
+    meters: metrics.map((metric, i) => ({
+      metric,
+      included: String(1000 * (i + 1)),
+      pricing: {
+        model: "graduated",
+        tiers: [
+          { upTo: "100000", unitPrice: `0.0${i + 1}${scale}` },
+          { upTo: "1000000", unitPrice: `0.00${i + 1}${scale}`, flatFee: "50.00" },
+          { upTo: null, unitPrice: `0.000${i + 1}${scale}` },
+        ],
+      },
+      discountPercent: "5",
+      cap: { amount: "50000.00" },
+    })),
+    discountPercent: "2.5",
+    cap: { amount: "200000.00" },
+    prepaidCredits: [{ id: "grant-2026", amount: "120000.00", grantedAt: "2026-01-01T00:00:00Z", expiresAt: "2027-01-01T00:00:00Z" }],
+    materialityThreshold: "25000.00",
+    spikeFactor: "3",
+  });
+
+const versions: ContractVersion[] = [
+  { version: 1, effectiveFrom: "2026-01-01T05:00:00Z", signedAt: "2025-12-15T00:00:00Z", kind: "original", reason: "signed", terms: terms("") },
+  { version: 2, effectiveFrom: "2026-04-16T04:00:00Z", signedAt: "2026-04-10T00:00:00Z", kind: "amendment", reason: "new rates", terms: terms("5") },
+];
+const base = {
+  contract: {
+    id: "bench-contract",
+    currency: "USD",
+    timezone: "America/New_York",
+    billingPeriod: "monthly" as const,
+    startDate: "2026-01-01",
+    endDate: "2026-12-31",
+    roundingMode: "half_up" as const,
+    allowTrueDown: true,
+  },
+  versions,
+  period: { start: "2026-04-01T04:00:00.000Z", end: "2026-05-01T04:00:00.000Z" },
+};
+const windows = usageWindows(base);
+const input: RatingInput = {
+  ...base,
+  usage: windows.flatMap((w, wi) => metrics.map((metric, mi) => ({ ...w, metric, quantity: String(123457 * (wi + 1) * (mi + 1)) + ".25" }))),
+  alreadyBilled: "10000.00",
+  creditBalances: [{ grantId: "grant-2026", available: "90000.00" }],
+  previousCreditsApplied: [],
+  issuedPeriods: [],
+};
+
+const warmup = 300;
+const iterations = 3000;
+for (let i = 0; i < warmup; i++) ratePeriod(input);
+const started = process.hrtime.bigint();
+let lines = 0;
+for (let i = 0; i < iterations; i++) lines += ratePeriod(input).lines.length;
+const elapsedNs = Number(process.hrtime.bigint() - started);
+const result = ratePeriod(input);
+
+console.log(`rating engine: ${windows.length} usage windows, ${result.segments.length} segments, ${result.lines.length} lines, total ${result.total}, action ${result.action}`);
+console.log(`${iterations} ratings in ${(elapsedNs / 1e6).toFixed(1)} ms`);
+console.log(`${Math.round((iterations * 1e9) / elapsedNs)} ratings/s, ${(elapsedNs / iterations / 1e3).toFixed(1)} µs/rating`);
+if (lines !== iterations * result.lines.length) throw new Error("non-deterministic line count");
