@@ -7,5 +7,5 @@ export { ratePeriod, rateUsage } from "./rating/rate-period.js";
 export { usageWindows, planRating } from "./rating/plan.js";
 export { inputsHash, sha256Hex } from "./rating/hash.js";
 export { pricingFor, perUnit, graduated, volume, packaged } from "./rating/pricing.js";
-export type { PriceResult, PricingFunction, TierCharge } from "./rating/pricing.js";
+export type { ParsedTier, PriceResult, PricingFunction, TierCharge } from "./rating/pricing.js";
 export * from "./terms.js";

@@ -42,7 +42,8 @@ export interface PriceResult {
 
 export type PricingFunction = (billable: Decimal, fraction: Decimal) => PriceResult;
 
-interface ParsedTier {
+/** A tier with Decimals (upTo null: no upper bound; flatFee 0 when none). */
+export interface ParsedTier {
   upTo: Decimal | null;
   unitPrice: Decimal;
   flatFee: Decimal;
