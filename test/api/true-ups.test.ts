@@ -294,7 +294,7 @@ describe("issuing", () => {
     expect(String(res.headers["content-type"])).toMatch(/^text\/csv/);
     const rows = res.body.trim().split("\r\n");
     expect(rows[0]).toContain('document,line,kind,metric');
-    expect(rows.find((r) => r.includes('"calls"'))).toContain('"1000","100","900","per_unit","0.50"');
+    expect(rows.find((r) => r.includes('"calls"'))).toContain('"1000","100","900","per_unit","0.5"');
     expect(rows.find((r) => r.includes('"storage_gb"'))).toMatch(/"graduated","0-10 @ 2; 10-∞ @ 1"/);
     expect(rows.at(-1)).toContain(`"amount_due"`);
     expect(rows.at(-1)).toContain(`"${doc.amount}"`);

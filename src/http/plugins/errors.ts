@@ -4,6 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { isDatabaseUnavailable } from "../../db/errors.js";
+import { PeriodError, RatingInputError } from "../../domain/index.js";
 import { type FieldError, type ProblemCode, ProblemError, problemBody } from "../problems.js";
 
 function send(reply: FastifyReply, request: FastifyRequest, code: ProblemCode, detail: string, extra: Record<string, unknown> = {}) {
@@ -28,6 +29,11 @@ export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
     if (error instanceof ProblemError) {
       for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
       return send(reply, request, error.code, error.message, error.extra);
+    }
+    if (error instanceof RatingInputError || error instanceof PeriodError) {
+      // The engine refuses input the edge should have caught; still the caller's input, so a 400.
+      const path = error instanceof RatingInputError ? error.path : "body";
+      return send(reply, request, "validation_failed", error.message, { errors: [{ path, message: error.message }] });
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const where = error.validationContext ?? "body";
