@@ -7,6 +7,7 @@ import { contractRoutes } from "./contracts.js";
 import { documentRoutes } from "./documents.js";
 import { exceptionRoutes } from "./exceptions.js";
 import { trueUpRoutes } from "./true-ups.js";
+import { usageRoutes } from "./usage.js";
 
 export interface V1Options {
   db: Database;
@@ -19,4 +20,5 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(exceptionRoutes, { db: opts.db });
   await app.register(documentRoutes, { db: opts.db });
   await app.register(auditRoutes, { db: opts.db });
+  await app.register(usageRoutes, { db: opts.db, config: opts.config });
 };
