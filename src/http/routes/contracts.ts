@@ -14,7 +14,13 @@ import {
   CreateContractBody,
   ExternalBilling,
   ExternalBillingBody,
+  amendmentExample,
   contractExample,
+  contractPageExample,
+  contractResponseExample,
+  externalBillingExample,
+  externalBillingResponseExample,
+  versionResponseExample,
 } from "../schemas/contracts.js";
 
 export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
@@ -30,7 +36,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
           "A customer or account id may map to one contract at a time: an overlapping term for any of them is a 409. " +
           "Amounts charged as such (fees, commitments, caps, grants, thresholds) may not have more decimals than the currency's minor unit.",
         body: CreateContractBody.meta({ examples: [contractExample] }),
-        response: { 201: Contract, ...problemResponses },
+        response: { 201: Contract.meta({ examples: [contractResponseExample] }), ...problemResponses },
       },
     },
     async (request, reply) => reply.code(201).send(await createContract(db, actorOf(request), request.body)),
@@ -45,7 +51,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
         summary: "List contracts, oldest first",
         description: "`customerId` matches the contract's customer id or any of its account ids.",
         querystring: Pagination.extend({ customerId: z.string().min(1).max(200).optional() }).strict(),
-        response: { 200: ContractPage, ...problemResponses },
+        response: { 200: ContractPage.meta({ examples: [contractPageExample] }), ...problemResponses },
       },
     },
     async (request) => {
@@ -64,7 +70,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
         tags: ["contracts"],
         summary: "A contract with all its versions",
         params: IdParams,
-        response: { 200: Contract, ...problemResponses },
+        response: { 200: Contract.meta({ examples: [contractResponseExample] }), ...problemResponses },
       },
     },
     async (request) => getContract(db, request.params.id),
@@ -82,8 +88,8 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
           "prorated segments. Two versions sharing an effectiveFrom, or a version taking effect inside a period that already has an " +
           "issued document, are accepted but raise a blocking `amendment_conflict` on the next preview.",
         params: IdParams,
-        body: AmendmentBody,
-        response: { 201: ContractVersion, ...problemResponses },
+        body: AmendmentBody.meta({ examples: [amendmentExample] }),
+        response: { 201: ContractVersion.meta({ examples: [versionResponseExample] }), ...problemResponses },
       },
     },
     async (request, reply) => reply.code(201).send(await amendContract(db, actorOf(request), request.params.id, request.body)),
@@ -100,8 +106,12 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
           "Counts toward `alreadyBilled` of the billing period containing `periodStart`; the span must lie within that period. " +
           "`reference` is unique per contract: repeating it with the same values returns the stored record (200), with other values → 409.",
         params: IdParams,
-        body: ExternalBillingBody,
-        response: { 200: ExternalBilling, 201: ExternalBilling, ...problemResponses },
+        body: ExternalBillingBody.meta({ examples: [externalBillingExample] }),
+        response: {
+          200: ExternalBilling.meta({ description: "Already recorded with the same values", examples: [externalBillingResponseExample] }),
+          201: ExternalBilling.meta({ description: "Recorded", examples: [externalBillingResponseExample] }),
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {

@@ -14,7 +14,8 @@ export const Problem = z
     errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
   })
   .passthrough()
-  .describe("RFC 9457 problem details");
+  // A named component: every route's error responses refer to it instead of repeating it.
+  .meta({ id: "Problem", description: "RFC 9457 problem details" });
 
 /** The error responses every authenticated route can give. */
 export const problemResponses = {
@@ -32,7 +33,7 @@ export const Id = z.string().regex(UUID_PATTERN, "must be a UUID");
 export const IdParams = z.object({ id: Id }).strict();
 
 /** An ISO 8601 instant with an explicit offset ("2026-01-01T00:00:00Z"). */
-export const Instant = z.iso.datetime({ offset: true }).describe("ISO 8601 instant with offset");
+export const Instant = z.iso.datetime({ offset: true }).meta({ id: "Instant", description: "ISO 8601 instant with offset" });
 
 export const CalendarDateString = z.iso.date().describe("Calendar date YYYY-MM-DD, read in the contract's timezone");
 

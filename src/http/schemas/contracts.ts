@@ -3,6 +3,9 @@ import { z } from "zod";
 import { ContractTerms, MoneyString } from "../../domain/terms.js";
 import { CalendarDateString, Id, Instant, page } from "./common.js";
 
+// The terms are one named component in the OpenAPI document (ContractTermsInput for requests), not repeated per route.
+if (!z.globalRegistry.has(ContractTerms)) z.globalRegistry.add(ContractTerms, { id: "ContractTerms" });
+
 const Identifier = z.string().min(1).max(200).regex(/^[^\s,]+$/, "must be non-empty without spaces or commas");
 
 export const CreateContractBody = z
@@ -28,7 +31,8 @@ export const AmendmentBody = z
     signedAt: Instant.optional(),
     kind: z.enum(["amendment", "ramp"]).optional().describe("Default amendment"),
     reason: z.string().min(1).max(1000),
-    terms: ContractTerms.describe("A full replacement of the terms, not a patch"),
+    // A full replacement of the terms, not a patch.
+    terms: ContractTerms,
   })
   .strict();
 
@@ -93,4 +97,76 @@ export const contractExample = {
     platformFee: { amount: "120000.00" },
     meters: [{ metric: "api_calls", unit: "call", included: "1000000", pricing: { model: "per_unit", unitPrice: "0.08" } }],
   },
+};
+
+export const amendmentExample = {
+  effectiveFrom: "2026-07-01T00:00:00Z",
+  signedAt: "2026-06-20T15:30:00Z",
+  kind: "amendment",
+  reason: "Mid-year upsell: lower overage rate",
+  terms: {
+    platformFee: { amount: "120000.00" },
+    meters: [{ metric: "api_calls", unit: "call", included: "1500000", pricing: { model: "per_unit", unitPrice: "0.06" } }],
+  },
+};
+
+export const externalBillingExample = {
+  periodStart: "2026-01-01T00:00:00Z",
+  periodEnd: "2027-01-01T00:00:00Z",
+  amount: "120000.00",
+  reference: "NS-INV-2026-0042",
+};
+
+const versionExample = {
+  version: 1,
+  effectiveFrom: "2026-01-01T00:00:00.000Z",
+  signedAt: "2025-12-15T10:00:00.000Z",
+  kind: "original",
+  reason: "original terms",
+  terms: {
+    platformFee: { amount: "120000.00" },
+    meters: [
+      { metric: "api_calls", unit: "call", included: "1000000", pricing: { model: "per_unit", unitPrice: "0.08" }, discountPercent: "0", cap: null },
+    ],
+    discountPercent: "0",
+    cap: null,
+    prepaidCredits: [],
+  },
+};
+
+const contractSummaryExample = {
+  id: "019a2b3c-4d5e-7f60-8a1b-2c3d4e5f6a7b",
+  customerId: "acme",
+  accountIds: ["acme-eu"],
+  name: "Acme 2026 enterprise",
+  currency: "USD",
+  timezone: "UTC",
+  billingPeriod: "annual" as const,
+  startDate: "2026-01-01",
+  endDate: "2026-12-31",
+  termStart: "2026-01-01T00:00:00.000Z",
+  termEnd: "2027-01-01T00:00:00.000Z",
+  roundingMode: "half_up" as const,
+  allowTrueDown: false,
+  createdAt: "2025-12-15T10:00:00.000Z",
+};
+
+export const contractResponseExample = { ...contractSummaryExample, versions: [versionExample] };
+export const contractPageExample = { data: [contractSummaryExample], nextCursor: null };
+export const versionResponseExample = {
+  ...versionExample,
+  version: 2,
+  effectiveFrom: "2026-07-01T00:00:00.000Z",
+  signedAt: "2026-06-20T15:30:00.000Z",
+  kind: "amendment",
+  reason: "Mid-year upsell: lower overage rate",
+};
+export const externalBillingResponseExample = {
+  id: "019a2b3c-5e6f-7a80-9b1c-2d3e4f5a6b7c",
+  contractId: contractSummaryExample.id,
+  periodStart: "2026-01-01T00:00:00.000Z",
+  periodEnd: "2027-01-01T00:00:00.000Z",
+  amount: "120000.00",
+  reference: "NS-INV-2026-0042",
+  createdAt: "2026-01-05T09:00:00.000Z",
 };
