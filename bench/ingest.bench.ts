@@ -1,0 +1,281 @@
+// npm run bench:ingest — usage ingestion throughput through the HTTP API against a raw PostgreSQL COPY of the
+// same rows into an identical table, and the true-up aggregate (sumUsage) latency at 1M and 10M events.
+//
+// Its own embedded PostgreSQL (default settings), the real app listening on a free port, 4 concurrent
+// clients posting batches of 1,000 events with fetch. Request bodies are serialised before the clock starts,
+// as COPY's file is written before its clock starts. COPY reads a server-side CSV file (the rating role is
+// the cluster's superuser), the fastest form of COPY: no client round trips at all.
+// Env: BENCH_EVENTS (1000000), BENCH_BATCH (1000), BENCH_CLIENTS (4), BENCH_EXTRA (9000000), BENCH_QUERIES (200).
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync as chmod } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { buildApp } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { connectDatabase } from "../src/db/client.js";
+import { startEmbeddedPostgres } from "../src/db/embedded.js";
+import { migrate } from "../src/db/migrator.js";
+import { pgSql } from "../src/db/tx.js";
+import { KeyRing } from "../src/http/plugins/auth.js";
+import { sumUsage } from "../src/services/usage-aggregates.js";
+import { bodyHash } from "../src/services/usage.js";
+
+const EVENTS = Number.parseInt(process.env.BENCH_EVENTS ?? "1000000", 10);
+const BATCH = Number.parseInt(process.env.BENCH_BATCH ?? "1000", 10);
+const CLIENTS = Number.parseInt(process.env.BENCH_CLIENTS ?? "4", 10);
+const EXTRA = Number.parseInt(process.env.BENCH_EXTRA ?? "9000000", 10);
+const QUERIES = Number.parseInt(process.env.BENCH_QUERIES ?? "200", 10);
+const CUSTOMERS = 100;
+const METRICS = ["api_calls", "storage_gb", "seats"];
+const KEY = "bench-writer-secret";
+const DAY = 86_400_000;
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const log = (s: string) => process.stdout.write(`${s}\n`);
+
+/** CPU seconds used so far by all postgres processes (Linux /proc), to show where the time goes. */
+function postgresCpuSeconds(): number | null {
+  try {
+    const tick = 100; // USER_HZ on Linux
+    let total = 0;
+    for (const pid of readdirSync("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        if (comm !== "postgres") continue;
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        total += (Number(f[11]) + Number(f[12])) / tick;
+      } catch {
+        /* the process ended meanwhile */
+      }
+    }
+    return total;
+  } catch {
+    return null;
+  }
+}
+const nodeCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+async function main() {
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
+  chmodSync(dir, 0o755);
+  const pg = await startEmbeddedPostgres({ dir, database: "bench" });
+  const db = connectDatabase(pg.url, 10);
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  try {
+    await migrate(pg.url);
+    const config = loadConfig({ DATA_DIR: dir, RATE_LIMIT_PER_MINUTE: "10000000" });
+    app = await buildApp({
+      config,
+      db,
+      keys: new KeyRing([{ name: "bench", role: "writer", secret: KEY }]),
+      logger: false,
+      maxEventLoopDelayMs: 60_000,
+    });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    const addr = app.server.address();
+    const base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
+    const headers = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+
+    // Every customer has a contract (mapping and the FOR SHARE lock are on the measured path).
+    const monthStart = (ms: number) => {
+      const d = new Date(ms);
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+    };
+    const t0 = monthStart(Date.now() - 95 * DAY); // events over ~58 days from here: inside the accepted window
+    const startDate = new Date(monthStart(t0 - 400 * DAY)).toISOString().slice(0, 10);
+    for (let c = 0; c < CUSTOMERS; c++) {
+      const res = await fetch(`${base}/v1/contracts`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({
+          customerId: `cust-${c}`,
+          name: `Customer ${c}`,
+          currency: "USD",
+          billingPeriod: "monthly",
+          startDate,
+          terms: { meters: METRICS.map((metric) => ({ metric, pricing: { model: "per_unit", unitPrice: "0.01" } })) },
+        }),
+      });
+      if (res.status !== 201) throw new Error(`contract ${c}: ${res.status} ${await res.text()}`);
+    }
+
+    // The events, as the API receives them and as COPY loads them.
+    const event = (i: number) => ({
+      eventId: `evt-${i}`,
+      customerId: `cust-${i % CUSTOMERS}`,
+      metric: METRICS[i % 3]!,
+      quantity: `${(i % 1000) + 1}.${String(i % 997).padStart(3, "0")}`,
+      timestamp: new Date(t0 + i * 100 + (i % 100)).toISOString(),
+      ...(i % 10 === 0 ? { properties: { region: i % 20 === 0 ? "eu" : "us" } } : {}),
+    });
+    const bodies: string[] = [];
+    for (let b = 0; b * BATCH < EVENTS; b++) {
+      const events = [];
+      for (let i = b * BATCH; i < Math.min(EVENTS, (b + 1) * BATCH); i++) events.push(event(i));
+      bodies.push(JSON.stringify({ events }));
+    }
+    const csvPath = join(dir, "events.csv");
+    const lines: string[] = [];
+    for (let i = 0; i < EVENTS; i++) {
+      const e = event(i);
+      const props = e.properties ? `"${JSON.stringify(e.properties).replace(/"/g, '""')}"` : "";
+      const hash = bodyHash({ metric: e.metric, quantity: e.quantity, timestamp: e.timestamp, properties: e.properties });
+      lines.push(`${e.customerId},${e.eventId},${e.metric},${e.quantity},${e.timestamp},${props},${hash}`);
+    }
+    writeFileSync(csvPath, `${lines.join("\n")}\n`);
+    chmod(csvPath, 0o644);
+    lines.length = 0;
+
+    log(`ingest: ${fmt(EVENTS)} events, ${bodies.length} batches of ${BATCH}, ${CLIENTS} concurrent clients, ${CUSTOMERS} customers with contracts`);
+    let next = 0;
+    let accepted = 0;
+    const latencies: number[] = [];
+    const httpStart = performance.now();
+    const cpu0 = { node: nodeCpuSeconds(), pg: postgresCpuSeconds() };
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        for (let b = next++; b < bodies.length; b = next++) {
+          const s = performance.now();
+          const res = await fetch(`${base}/v1/usage`, { method: "POST", headers, body: bodies[b]! });
+          const out = (await res.json()) as { accepted: number };
+          if (res.status !== 200) throw new Error(`batch ${b}: ${res.status} ${JSON.stringify(out).slice(0, 500)}`);
+          accepted += out.accepted;
+          latencies.push(performance.now() - s);
+        }
+      }),
+    );
+    const httpSeconds = (performance.now() - httpStart) / 1000;
+    const cpu1 = { node: nodeCpuSeconds(), pg: postgresCpuSeconds() };
+    if (accepted !== EVENTS) throw new Error(`accepted ${accepted} of ${EVENTS}`);
+    const httpRate = EVENTS / httpSeconds;
+    log(`  HTTP API   ${fmt(httpRate)} events/s  (${httpSeconds.toFixed(1)} s; batch p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms)`);
+    const perBatch = (x: number) => ((x * 1000) / bodies.length).toFixed(1);
+    log(
+      `             CPU per batch: node (server + clients) ${perBatch(cpu1.node - cpu0.node)} ms` +
+        (cpu0.pg !== null && cpu1.pg !== null ? `, postgres ${perBatch(cpu1.pg - cpu0.pg)} ms` : ""),
+    );
+
+    // A resend of the first 100 batches: all duplicates (exactly once costs a read-back, not a write).
+    const dupStart = performance.now();
+    let dups = 0;
+    next = 0;
+    const dupBodies = bodies.slice(0, Math.min(100, bodies.length));
+    await Promise.all(
+      Array.from({ length: CLIENTS }, async () => {
+        for (let b = next++; b < dupBodies.length; b = next++) {
+          const res = await fetch(`${base}/v1/usage`, { method: "POST", headers, body: dupBodies[b]! });
+          dups += ((await res.json()) as { duplicates: number }).duplicates;
+        }
+      }),
+    );
+    log(`  resend     ${fmt(dups / ((performance.now() - dupStart) / 1000))} duplicate events/s (${fmt(dups)} duplicates)`);
+
+    await db.pool.query(`CREATE TABLE usage_events_copy (LIKE usage_events INCLUDING ALL)`);
+    const copyStart = performance.now();
+    const copyCpu0 = postgresCpuSeconds();
+    await db.pool.query(
+      `COPY usage_events_copy (customer_id, event_id, metric, quantity, occurred_at, properties, body_hash) FROM '${csvPath}' WITH (FORMAT csv)`,
+    );
+    const copySeconds = (performance.now() - copyStart) / 1000;
+    const copyRate = EVENTS / copySeconds;
+    const copyCpu1 = postgresCpuSeconds();
+    log(`  raw COPY   ${fmt(copyRate)} events/s  (${copySeconds.toFixed(1)} s; same columns, indexes and unique constraint)`);
+    if (copyCpu0 !== null && copyCpu1 !== null) log(`             CPU per 1,000 rows: postgres ${(((copyCpu1 - copyCpu0) * 1000) / (EVENTS / 1000)).toFixed(1)} ms (one backend)`);
+    log(`  ratio      ${(httpRate / copyRate).toFixed(2)} of COPY's rate (target ≥ 0.50), with dedupe, rollups, contract mapping and audit`);
+    const check = await db.pool.query<{ a: string; b: string }>(
+      "SELECT (SELECT count(*) FROM usage_events)::text AS a, (SELECT sum(events) FROM usage_rollups)::text AS b",
+    );
+    log(`  stored ${check.rows[0]!.a} events; rollups count ${check.rows[0]!.b}`);
+    await db.pool.query("DROP TABLE usage_events_copy");
+
+    // The true-up aggregate: one customer, one month, 3 metrics.
+    const month = { from: new Date(t0).toISOString(), to: new Date(Date.UTC(new Date(t0).getUTCFullYear(), new Date(t0).getUTCMonth() + 1, 1)).toISOString() };
+    // The same month for a contract in Asia/Kolkata: its edges are on half hours, so edge hours come from usage_events.
+    const ragged = { from: new Date(Date.parse(month.from) - 5.5 * 3_600_000).toISOString(), to: new Date(Date.parse(month.to) - 5.5 * 3_600_000).toISOString() };
+    const sql = pgSql(db.pool);
+    const measure = async (label: string) => {
+      await db.pool.query("VACUUM ANALYZE usage_events");
+      await db.pool.query("VACUUM ANALYZE usage_rollups");
+      for (const [name, w] of [["UTC month", month], ["Kolkata month", ragged]] as const) {
+        for (let i = 0; i < 10; i++) await sumUsage(sql, ["cust-0"], [w]);
+        const times: number[] = [];
+        let rows: Awaited<ReturnType<typeof sumUsage>> = [];
+        for (let i = 0; i < QUERIES; i++) {
+          const s = performance.now();
+          rows = await sumUsage(sql, ["cust-0"], [w]);
+          times.push(performance.now() - s);
+        }
+        const direct: number[] = [];
+        for (let i = 0; i < 20; i++) {
+          const s = performance.now();
+          await db.pool.query(
+            `SELECT metric, sum(quantity) FROM usage_events WHERE customer_id = $1 AND occurred_at >= $2 AND occurred_at < $3 AND voided_at IS NULL GROUP BY metric`,
+            ["cust-0", w.from, w.to],
+          );
+          direct.push(performance.now() - s);
+        }
+        const n = await db.pool.query<{ n: string }>(
+          "SELECT count(*)::text AS n FROM usage_events WHERE customer_id = 'cust-0' AND occurred_at >= $1 AND occurred_at < $2",
+          [w.from, w.to],
+        );
+        log(
+          `  ${label} ${name.padEnd(13)} sumUsage p50 ${pct(times, 50).toFixed(2)} ms  p99 ${pct(times, 99).toFixed(2)} ms` +
+            `  (${rows.length} metrics over ${n.rows[0]!.n} events; a direct SUM over usage_events p50 ${pct(direct, 50).toFixed(1)} ms)`,
+        );
+      }
+    };
+    log(`true-up aggregate, one customer, one month, 3 metrics (${QUERIES} runs):`);
+    await measure("1M ");
+
+    if (EXTRA > 0) {
+      // 9M more rows straight into usage_events and usage_rollups, over cust-0..cust-9 and the 12 months
+      // around the data above, so the measured customer's month gets ~EXTRA/120 more events.
+      const loadStart = performance.now();
+      const [{ maxId }] = (await db.pool.query<{ maxId: string }>('SELECT coalesce(max(id), 0)::text AS "maxId" FROM usage_events')).rows as [{ maxId: string }];
+      const from = t0 - 10 * 30 * DAY;
+      const span = 12 * 30 * DAY;
+      const chunk = 1_000_000;
+      for (let s = 0; s < EXTRA; s += chunk) {
+        await db.pool.query(
+          `INSERT INTO usage_events (customer_id, event_id, metric, quantity, occurred_at, body_hash, received_at)
+           SELECT 'cust-' || (g % 10), 'gen-' || g, (ARRAY['api_calls','storage_gb','seats'])[1 + g % 3], 1 + (g % 13) * 0.5,
+                  to_timestamp($3::double precision / 1000) + ((g::double precision * $4) / $5) * interval '1 millisecond', md5(g::text), now()
+           FROM generate_series($1::bigint, $2::bigint) g`,
+          [s, Math.min(EXTRA, s + chunk) - 1, from, span, EXTRA],
+        );
+      }
+      await db.pool.query(
+        `INSERT INTO usage_rollups (customer_id, metric, hour, quantity, events)
+         SELECT customer_id, metric, date_trunc('hour', occurred_at, 'UTC'), sum(quantity), count(*)
+         FROM usage_events WHERE id > $1::bigint GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+         ON CONFLICT (customer_id, metric, hour) DO UPDATE
+           SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events`,
+        [maxId],
+      );
+      const total = await db.pool.query<{ n: string }>("SELECT count(*)::text AS n FROM usage_events");
+      log(`  (loaded ${fmt(EXTRA)} more rows with generate_series in ${((performance.now() - loadStart) / 1000).toFixed(0)} s; ${total.rows[0]!.n} events)`);
+      await measure("10M");
+    }
+    log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  } finally {
+    await app?.close().catch(() => undefined);
+    await db.close();
+    await pg.stop().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
