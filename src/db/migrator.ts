@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pg from "pg";
 
+// The same relative path from src/db (tsx) and dist/db (node dist/server.js): the image ships prisma/ beside dist/.
 export const MIGRATIONS_DIR = resolve(import.meta.dirname, "../../prisma/migrations");
 /** The advisory lock id Prisma's migrate uses, so two migrators never run at once. */
 const PRISMA_MIGRATE_LOCK = 72707369;
