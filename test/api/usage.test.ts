@@ -168,6 +168,20 @@ describe("POST /v1/usage", () => {
     expect(await verifyAudit(pgSql(t.db.pool))).toMatchObject({ ok: true });
   });
 
+  it("stores ids and properties with quotes, backslashes, braces and non-ASCII exactly, and recognises them on resend", async () => {
+    const c = `${uniq("q")}"\\{x}`;
+    const odd = [
+      ev(c, 0, { eventId: 'say "hi" \\ {a,b} NULL é 🚀', properties: { 'k"ey': 'v\\"al{ue}', nested: { a: [1, "NULL", null] }, emoji: "🚀" } }),
+      ev(c, 1, { eventId: "NULL" }),
+      ev(c, 2, { eventId: "" + "x".repeat(200) }),
+    ];
+    expect(await ingestOk(odd)).toEqual({ accepted: 3, duplicates: 0, conflicts: [] });
+    const rows = await storedEvents(c);
+    expect(rows.map((r) => r.event_id).sort()).toEqual(odd.map((e) => e.eventId).sort());
+    expect(rows.find((r) => r.event_id === odd[0]!.eventId)!.properties).toEqual(odd[0]!.properties);
+    expect(await ingestOk(odd)).toEqual({ accepted: 0, duplicates: 3, conflicts: [] });
+  });
+
   it("rejects the whole batch, naming every bad index and why, and stores nothing", async () => {
     const c = uniq("bad");
     const before = await auditCount("usage.ingested");
