@@ -44,7 +44,8 @@ async function startServer(opts: { direct?: boolean } = {}): Promise<Running> {
   const deadline = Date.now() + 90_000;
   let exitCode: number | null | undefined;
   void s.exited.then((c) => (exitCode = c));
-  while (!/Admin key:\s+\S+/.test(s.stdout())) {
+  // The banner and pino's "listening on" line are written independently (pino asynchronously): wait for both.
+  while (!/Admin key:\s+\S+/.test(s.stdout()) || !/listening on http/.test(s.stdout())) {
     if (exitCode !== undefined) throw new Error(`server exited ${exitCode}:\n${s.stdout()}\n${s.stderr()}`);
     if (Date.now() > deadline) throw new Error(`server did not start:\n${s.stdout()}\n${s.stderr()}`);
     await new Promise((r) => setTimeout(r, 50));
