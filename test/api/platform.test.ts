@@ -61,14 +61,27 @@ describe("the default app", () => {
     expect((await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("approver") })).statusCode).toBe(200);
     const created = await t.app.inject({ method: "POST", url: "/v1/contracts", payload: contract, headers: auth("writer") });
     expect(created.statusCode, created.body).toBe(201);
-    // Routes that need the approver role (issue, resolve) refuse a writer, when they are routed.
+    // Issuing and resolving need the approver role: a writer is refused before anything else happens.
     const writerIssuing = await t.app.inject({
       method: "POST",
       url: `/v1/contracts/${created.json().id}/true-ups`,
       payload: { calculationId: "0190a4b2-0000-7000-8000-000000000000" },
       headers: { ...auth("writer"), "idempotency-key": "k1" },
     });
-    if (writerIssuing.statusCode !== 404) expectProblem(writerIssuing, 403, "forbidden");
+    expectProblem(writerIssuing, 403, "forbidden");
+    const writerResolving = await t.app.inject({
+      method: "POST",
+      url: "/v1/exceptions/0190a4b2-0000-7000-8000-000000000000/resolve",
+      payload: { decision: "approve", note: "self-approval" },
+      headers: auth("writer"),
+    });
+    expect(expectProblem(writerResolving, 403, "forbidden").detail).toMatch(/approver/);
+    // A reader cannot preview (it computes and stores a calculation).
+    expectProblem(
+      await t.app.inject({ method: "POST", url: `/v1/contracts/${created.json().id}/true-ups/preview`, payload: {}, headers: auth("reader") }),
+      403,
+      "forbidden",
+    );
   });
 
   it("echoes a valid x-request-id and generates one otherwise", async () => {
