@@ -28,6 +28,10 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   for (const x of chain(e)) {
     const o = x as { code?: unknown; message?: unknown; kind?: unknown };
     if (typeof o.code === "string" && UNAVAILABLE_NODE_CODES.has(o.code)) return true;
+    // A Unix-socket connection to a stopped server: the socket file is gone. pg says so with syscall
+    // "connect"; Prisma copies only the code and the message ("connect ENOENT /path/.s.PGSQL.5432").
+    if (o.code === "ENOENT" && ((x as { syscall?: unknown }).syscall === "connect" || (typeof o.message === "string" && /connect ENOENT/.test(o.message))))
+      return true;
     if (o.kind === "DatabaseNotReachable" || o.kind === "ConnectionClosed" || o.kind === "SocketTimeout") return true;
     if (typeof o.code === "string" && ["57P01", "57P02", "57P03", "08000", "08001", "08003", "08006"].includes(o.code)) return true;
     if (typeof o.message === "string" && /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|terminating connection/i.test(o.message))
