@@ -39,21 +39,28 @@ pieces AS (
 ),
 whole AS (
   SELECT w.i, r.metric, r.quantity
-  FROM w JOIN usage_rollups r
-    ON r.customer_id = ANY($1::text[]) AND r.hour >= w.hs AND r.hour < w.he
+  FROM w CROSS JOIN LATERAL (
+    SELECT r.metric, sum(r.quantity) AS quantity FROM usage_rollups r
+    WHERE r.customer_id = ANY($1::text[]) AND r.hour >= w.hs AND r.hour < w.he
+    GROUP BY r.metric
+  ) r
   WHERE w.hs < w.he
 ),
 partial AS (
-  SELECT p.i, e.metric, e.quantity
+  -- LATERAL per (piece, customer, metric): always a parameterised range scan of the events index, never a
+  -- join the planner could turn into a scan of the whole table.
+  SELECT p.i, k.metric, s.quantity
   FROM pieces p
   CROSS JOIN LATERAL (
     SELECT DISTINCT r.customer_id, r.metric FROM usage_rollups r
     WHERE r.customer_id = ANY($1::text[]) AND r.hour >= date_trunc('hour', p.a, 'UTC') AND r.hour < p.b AND r.events > 0
   ) k
-  JOIN usage_events e
-    ON e.customer_id = k.customer_id AND e.metric = k.metric
-   AND e.occurred_at >= p.a AND e.occurred_at < p.b AND e.voided_at IS NULL
-  WHERE p.a < p.b
+  CROSS JOIN LATERAL (
+    SELECT sum(e.quantity) AS quantity FROM usage_events e
+    WHERE e.customer_id = k.customer_id AND e.metric = k.metric
+      AND e.occurred_at >= p.a AND e.occurred_at < p.b AND e.voided_at IS NULL
+  ) s
+  WHERE p.a < p.b AND s.quantity IS NOT NULL
 )
 SELECT x.i::int AS i, x.metric, sum(x.quantity)::text AS quantity
 FROM (SELECT i, metric, quantity FROM whole UNION ALL SELECT i, metric, quantity FROM partial) x
