@@ -5,7 +5,7 @@ import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
 import { documentBackupCsv, getDocument, listDocuments } from "../../services/documents.js";
 import { Id, IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
-import { Document, DocumentPage } from "../schemas/true-ups.js";
+import { Document, DocumentPage, documentExample } from "../schemas/true-ups.js";
 
 export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.get(
@@ -31,7 +31,7 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     "/documents/:id",
     {
       config: { role: "reader" },
-      schema: { tags: ["documents"], summary: "One document with its lines", params: IdParams, response: { 200: Document, ...problemResponses } },
+      schema: { tags: ["documents"], summary: "One document with its lines", params: IdParams, response: { 200: Document.meta({ examples: [documentExample] }), ...problemResponses } },
     },
     async (request) => getDocument(db, request.params.id),
   );

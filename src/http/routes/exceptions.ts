@@ -7,7 +7,7 @@ import { pgSql } from "../../db/tx.js";
 import { getException, listExceptions, resolveException } from "../../services/exceptions.js";
 import { actorOf } from "../plugins/auth.js";
 import { Id, IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
-import { Exception, ExceptionPage, ResolveBody } from "../schemas/true-ups.js";
+import { Exception, ExceptionPage, ResolveBody, exceptionExample } from "../schemas/true-ups.js";
 
 export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.get(
@@ -52,8 +52,8 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
         summary: "Record a decision: approve clears a blocking exception, reject keeps the issue blocked",
         description: "Every decision is audited with its actor and note. A rejected exception may later be approved; approving twice → 409.",
         params: IdParams,
-        body: ResolveBody,
-        response: { 200: Exception, ...problemResponses },
+        body: ResolveBody.meta({ examples: [{ decision: "approve", note: "Q4 launch traffic, confirmed with the customer" }] }),
+        response: { 200: Exception.meta({ examples: [exceptionExample] }), ...problemResponses },
       },
     },
     async (request) => resolveException(db, actorOf(request), request.params.id, request.body),

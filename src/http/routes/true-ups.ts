@@ -4,7 +4,15 @@ import type { Database } from "../../db/client.js";
 import { getCalculation, issueTrueUp, previewTrueUp } from "../../services/true-ups.js";
 import { actorOf } from "../plugins/auth.js";
 import { IdParams, problemResponses } from "../schemas/common.js";
-import { Calculation, Document, IdempotencyHeaders, IssueBody, PreviewBody } from "../schemas/true-ups.js";
+import {
+  Calculation,
+  Document,
+  IdempotencyHeaders,
+  IssueBody,
+  PreviewBody,
+  calculationExample,
+  documentExample,
+} from "../schemas/true-ups.js";
 
 export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.post(
@@ -21,8 +29,8 @@ export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
           "subject (materiality and over_billed per amount, so approving one amount does not approve another). `late_usage` is raised " +
           "when events arrived or were voided after the period's latest document.",
         params: IdParams,
-        body: PreviewBody,
-        response: { 201: Calculation, ...problemResponses },
+        body: PreviewBody.meta({ examples: [{ periodStart: "2026-01-01T00:00:00Z" }] }),
+        response: { 201: Calculation.meta({ examples: [calculationExample] }), ...problemResponses },
       },
     },
     async (request, reply) => reply.code(201).send(await previewTrueUp(db, actorOf(request), request.params.id, request.body)),
@@ -42,8 +50,12 @@ export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
           "lines, the credit drawdowns and the audit entry. With an `Idempotency-Key`, a repeat returns the first response (200).",
         params: IdParams,
         headers: IdempotencyHeaders,
-        body: IssueBody,
-        response: { 200: Document, 201: Document, ...problemResponses },
+        body: IssueBody.meta({ examples: [{ calculationId: calculationExample.id }] }),
+        response: {
+          200: Document.meta({ description: "Replayed: the first response to this Idempotency-Key", examples: [documentExample] }),
+          201: Document.meta({ description: "Issued", examples: [documentExample] }),
+          ...problemResponses,
+        },
       },
     },
     async (request, reply) => {
@@ -67,7 +79,7 @@ export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
         tags: ["true-ups"],
         summary: "A stored calculation with its inputs, lines, exceptions and inputsHash",
         params: IdParams,
-        response: { 200: Calculation, ...problemResponses },
+        response: { 200: Calculation.meta({ examples: [calculationExample] }), ...problemResponses },
       },
     },
     async (request) => getCalculation(db, request.params.id),

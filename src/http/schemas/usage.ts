@@ -97,7 +97,8 @@ export const VoidBody = z
     eventIds: z.array(EventId).min(1).max(USAGE_LIMITS.maxEvents),
     reason: z.string().min(1).max(USAGE_LIMITS.maxReasonLength).regex(/^[^\u0000]+$/, "must not contain NUL characters"),
   })
-  .strict();
+  .strict()
+  .meta({ examples: [{ customerId: "acme", eventIds: ["evt-2026-01-31-0001"], reason: "meter double-counted during the 31 Jan incident" }] });
 
 export const VoidResult = z.object({
   voided: z.number().int().describe("Events voided by this request"),
