@@ -448,24 +448,13 @@ async function issueInTransaction(
       `INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response) VALUES ($1, $2, $3, 201, $4::jsonb)`,
       [ISSUE_SCOPE, idempotencyKey, requestHash, JSON.stringify(document)],
     );
+  const { lines: _lines, ...header } = document; // the lines are in the document; the chain records its header
   await appendAudit(sql, {
     actor,
     action: "document.issued",
     entityType: "document",
     entityId: id,
-    payload: {
-      number,
-      kind,
-      contractId,
-      period,
-      subtotal: result.total,
-      alreadyBilled: result.alreadyBilled,
-      amount,
-      creditsApplied,
-      calculationId,
-      inputsHash: result.inputsHash,
-      approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id),
-    },
+    payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id) },
   });
   return { status: 201, document, replayed: false };
 }
