@@ -391,7 +391,9 @@ rolled AS (
   ON CONFLICT (customer_id, metric, hour) DO UPDATE
     SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events
 )
-SELECT customer_id, event_id FROM ins`;
+-- Only the events that were NOT inserted come back (usually none), not the thousand that were.
+SELECT u.customer_id, u.event_id FROM unnest($1::text[], $2::text[]) AS u(customer_id, event_id)
+WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.customer_id = u.customer_id AND ins.event_id = u.event_id)`;
 
 const EVENT_FIELDS = new Set(["eventId", "customerId", "metric", "quantity", "timestamp", "properties"]);
 const CUSTOMER_ID = /^[^\s,\u0000-\u001f\u007f]+$/;
@@ -538,7 +540,7 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
       e.late = e.issued !== null;
     }
 
-    const inserted = await client.query<{ customer_id: string; event_id: string }>(INSERT_SQL, [
+    const notInserted = await client.query<{ customer_id: string; event_id: string }>(INSERT_SQL, [
       pgTextArray(unique.map((e) => e.customerId)),
       pgTextArray(unique.map((e) => e.eventId)),
       pgPlainArray(unique.map((e) => e.metric)),
@@ -548,10 +550,10 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
       pgPlainArray(unique.map((e) => e.hash)),
       `{${unique.map((e) => (e.late ? "t" : "f")).join(",")}}`,
     ]);
-    const insertedKeys = new Set(inserted.rows.map((r) => keyOf(r.customer_id, r.event_id)));
+    const notInsertedKeys = new Set(notInserted.rows.map((r) => keyOf(r.customer_id, r.event_id)));
 
     // Only now read what was already there, for the events that were not inserted.
-    const existing = unique.filter((e) => !insertedKeys.has(keyOf(e.customerId, e.eventId)));
+    const existing = notInsertedKeys.size ? unique.filter((e) => notInsertedKeys.has(keyOf(e.customerId, e.eventId))) : [];
     let duplicates = batchDuplicates;
     const conflicts = [...batchConflicts];
     if (existing.length) {
@@ -570,7 +572,7 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
     let late = 0;
     let unmapped = 0;
     for (const e of unique) {
-      if (!insertedKeys.has(keyOf(e.customerId, e.eventId))) continue;
+      if (notInsertedKeys.size && notInsertedKeys.has(keyOf(e.customerId, e.eventId))) continue;
       if (e.issued) {
         late++;
         lateGroup(groups, e.issued).arrived++;
@@ -589,7 +591,7 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
     }
     await raiseGroups(sql, groups);
 
-    const result: IngestResult = { accepted: insertedKeys.size, duplicates, conflicts };
+    const result: IngestResult = { accepted: unique.length - notInsertedKeys.size, duplicates, conflicts };
     await appendAudit(sql, {
       actor,
       action: "usage.ingested",

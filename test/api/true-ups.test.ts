@@ -209,6 +209,26 @@ describe("issuing", () => {
     expect(open.json().data).toEqual([]);
   });
 
+  it("late usage after an invoice: the next preview shows the difference and issuing bills only the delta", async () => {
+    const { c } = await invoiceable("late-invoice");
+    const first = (await issue(t.app, c.id, (await preview(t.app, c.id, "2026-01-01T00:00:00Z")).id)).json();
+    expect(first.amount).toBe("500.00");
+    const late = await ingest(t.app, events("late-invoice", "calls", "300", "2026-01-30T23:59:59Z"));
+    expect(late.accepted).toBe(1);
+    const rerun = await preview(t.app, c.id, "2026-01-01T00:00:00Z");
+    expect(rerun).toMatchObject({ total: "650.00", alreadyBilled: "500.00", delta: "150.00", action: "invoice" });
+    const lateException = rerun.exceptions.find((e: any) => e.kind === "late_usage");
+    expect(lateException).toMatchObject({ blocking: true, status: "open", subject: first.id });
+    // A second preview raises nothing new: the same exception, seen again.
+    const again = await preview(t.app, c.id, "2026-01-01T00:00:00Z");
+    expect(again.exceptions.find((e: any) => e.kind === "late_usage").id).toBe(lateException.id);
+    await approveAll(t.app, again);
+    const second = await issue(t.app, c.id, again.id);
+    expect(second.statusCode, second.body).toBe(201);
+    expect(second.json()).toMatchObject({ kind: "invoice", subtotal: "650.00", alreadyBilled: "500.00", amount: "150.00" });
+    expect(Number(second.json().number.slice(4))).toBe(Number(first.number.slice(4)) + 1); // gapless
+  });
+
   it("nothing to bill → 409 nothing_to_issue", async () => {
     const c = await createContract(t.app, {
       customerId: "nothing",
