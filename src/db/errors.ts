@@ -47,3 +47,15 @@ export const isRetryable = (e: unknown) => {
   const s = sqlState(e);
   return s === "40001" || s === "40P01";
 };
+
+/**
+ * A value PostgreSQL refuses to store: a numeric overflow (22003, e.g. an amount past numeric(20,6)), a
+ * date/time out of range or malformed (22008, 22007), text with a NUL or bytes that are not valid UTF-8
+ * (22021, 22P05). They come from the caller's input, so they are a 4xx, never a 500; the edge and the
+ * services check the known limits first and say which field, this is the net under those checks.
+ */
+const UNSTORABLE_STATES = new Set(["22003", "22007", "22008", "22021", "22P05"]);
+export const isUnstorableValue = (e: unknown) => {
+  const s = sqlState(e);
+  return s !== undefined && UNSTORABLE_STATES.has(s);
+};

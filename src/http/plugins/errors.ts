@@ -3,7 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { isDatabaseUnavailable } from "../../db/errors.js";
+import { isDatabaseUnavailable, isUnstorableValue, sqlState } from "../../db/errors.js";
 import { PeriodError, RatingInputError } from "../../domain/index.js";
 import { type FieldError, type ProblemCode, ProblemError, problemBody } from "../problems.js";
 
@@ -55,6 +55,13 @@ export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
       request.log.warn({ err: error }, "database unavailable");
       reply.header("Retry-After", "5");
       return send(reply, request, "unavailable", "the database is unreachable; retry shortly");
+    }
+    if (isUnstorableValue(error)) {
+      // A value past what a column holds (numeric overflow, a date out of range, a NUL in text): the input's
+      // fault, so a 400 naming the limit, never a 500. The specific checks before storing name the field.
+      request.log.warn({ err: error }, "value out of the storable range");
+      const message = `a value is outside what the service can store (SQLSTATE ${sqlState(error)}): amounts at most 14 integer digits, dates 1970 to 2199, text without NUL characters`;
+      return send(reply, request, "validation_failed", message, { errors: [{ path: "body", message }] });
     }
     const status = error.statusCode ?? 500;
     if (status === 413 || error.code === "FST_ERR_CTP_BODY_TOO_LARGE")
