@@ -114,6 +114,21 @@ export function formatDecimal(value: Decimal): string {
   return text === "-0" ? "0" : text;
 }
 
+/**
+ * Money columns are numeric(20,6): 14 integer digits. Every stored amount (a document line, a total, an
+ * already-billed sum, a delta, an external billing) must be smaller than this in magnitude.
+ */
+export const MONEY_LIMIT = new Decimal("1e14");
+
+export function fitsMoneyColumn(amount: Decimal): boolean {
+  return amount.abs().lessThan(MONEY_LIMIT);
+}
+
+/** The largest storable amount in the currency: "99999999999999.99" (USD), "99999999999999" (JPY). */
+export function largestMoney(currency: string): string {
+  return formatMoney(MONEY_LIMIT.minus(new Decimal(10).pow(-minorUnits(currency))), currency);
+}
+
 export const ZERO = new Decimal(0);
 export const ONE = new Decimal(1);
 export const HUNDRED = new Decimal(100);

@@ -4,7 +4,7 @@ import type { Database } from "../db/client.js";
 import { isExclusionViolation, isUniqueViolation } from "../db/errors.js";
 import { newId } from "../db/ids.js";
 import { sqlOf, type Tx, withTransaction } from "../db/tx.js";
-import { Decimal, formatMoney, isKnownCurrency, minorUnits } from "../domain/money.js";
+import { Decimal, fitsMoneyColumn, formatMoney, isKnownCurrency, largestMoney, minorUnits } from "../domain/money.js";
 import { type PeriodContract, contractTerm, formatInstant, isValidTimezone, periodContaining } from "../domain/periods.js";
 import type { ContractTerms } from "../domain/terms.js";
 import type { Contract as ContractRow, ContractVersion as VersionRow } from "../generated/prisma/client.js";
@@ -343,6 +343,23 @@ export async function recordExternalBilling(db: Database, actor: string, contrac
           if (!same) throw conflict(`reference "${input.reference}" is already recorded with other values`, { externalBillingId: existing.id });
           return { created: false, billing: toBillingView(existing, contract.currency) };
         }
+        // Already billed for the period must stay storable (numeric(20,6)): refuse the billing that would pass it.
+        const [billed] = await tx.$queryRawUnsafe<{ amount: string }[]>(
+          `SELECT (COALESCE((SELECT sum(CASE kind WHEN 'invoice' THEN amount ELSE -amount END) FROM documents
+                             WHERE contract_id = $1::uuid AND period_start = $2::timestamptz), 0)
+                 + COALESCE((SELECT sum(amount) FROM external_billings
+                             WHERE contract_id = $1::uuid AND period_start >= $2::timestamptz AND period_start < $3::timestamptz), 0))::text AS amount`,
+          contractId,
+          period!.start,
+          period!.end,
+        );
+        const after = new Decimal(billed?.amount ?? "0").plus(input.amount);
+        if (!fitsMoneyColumn(after))
+          throw conflict(
+            `with this billing the period's already-billed amount would be ${formatMoney(after, contract.currency)}, more than the largest ` +
+              `amount the service can hold (${largestMoney(contract.currency)} ${contract.currency})`,
+            { alreadyBilled: formatMoney(new Decimal(billed?.amount ?? "0"), contract.currency), limit: largestMoney(contract.currency) },
+          );
         const row = await tx.externalBilling.create({
           data: { id: newId(), contractId, periodStart: new Date(start), periodEnd: new Date(end), amount: input.amount, reference: input.reference, createdBy: actor },
         });

@@ -15,7 +15,9 @@ import {
   type RatingInput,
   type RatingResult,
   canonicalJson,
+  fitsMoneyColumn,
   formatMoney,
+  largestMoney,
   lastClosedPeriod,
   periodStartingAt,
   ratePeriod,
@@ -142,6 +144,7 @@ export async function rateContractPeriod(sql: Sql, contract: ContractRow, period
     issuedPeriods: issued.map((p) => ({ start: p.period_start.toISOString(), end: p.period_end.toISOString() })),
   };
   const result = ratePeriod(input);
+  assertStorableAmounts(result);
 
   const latestDocument = latest[0] ? { id: latest[0].id, number: latest[0].number, issuedAt: latest[0].issued_at.toISOString() } : null;
   const extraExceptions: PeriodRating["extraExceptions"] = [];
@@ -157,6 +160,31 @@ export async function rateContractPeriod(sql: Sql, contract: ContractRow, period
       });
   }
   return { input, result, extraExceptions, latestDocument };
+}
+
+/**
+ * Money columns hold 14 integer digits (numeric(20,6)). Terms and usage that each pass validation can still
+ * rate to more (a quantity near 10^29 at a 14-digit unit price, a platform fee plus a commitment at the
+ * limit, external billings adding up past it): such a period cannot be stored, let alone invoiced, so the
+ * preview (and the issue, which recomputes) is refused with a 409 naming the amounts, before anything is
+ * written. Fix the data (void the usage, amend the terms, correct the billings) and preview again.
+ */
+function assertStorableAmounts(result: RatingResult): void {
+  const over: { what: string; amount: string }[] = [];
+  const check = (what: string, amount: string) => {
+    if (!fitsMoneyColumn(money(amount))) over.push({ what, amount });
+  };
+  result.lines.forEach((l, i) => check(`lines.${i} (${l.kind}${l.metric ? ` ${l.metric}` : ""})`, l.amount));
+  check("total", result.total);
+  check("alreadyBilled", result.alreadyBilled);
+  check("delta", result.delta);
+  if (over.length > 0)
+    throw new ProblemError(
+      "conflict",
+      `the period's amounts exceed the largest amount the service can bill (${largestMoney(result.currency)} ${result.currency}): ` +
+        over.map((o) => `${o.what} = ${o.amount}`).join(", "),
+      { limit: largestMoney(result.currency), amounts: over },
+    );
 }
 
 /**
