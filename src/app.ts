@@ -12,6 +12,7 @@ import { authPlugin } from "./http/plugins/auth.js";
 import { errorsPlugin } from "./http/plugins/errors.js";
 import { openapiPlugin } from "./http/plugins/openapi.js";
 import { protectionPlugin } from "./http/plugins/protection.js";
+import { storableTextPlugin } from "./http/plugins/storable-text.js";
 import { ProblemError } from "./http/problems.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { v1Routes } from "./http/routes/v1.js";
@@ -72,6 +73,7 @@ export async function buildApp(opts: AppOptions) {
   });
   await app.register(authPlugin, { keys: opts.keys });
   await app.register(openapiPlugin);
+  await app.register(storableTextPlugin);
 
   await app.register(healthRoutes, { db: opts.db });
   await app.register(v1Routes, { prefix: "/v1", db: opts.db, config: opts.config });

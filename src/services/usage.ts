@@ -92,6 +92,8 @@ export function checkProperties(value: unknown): string | null {
   if (Buffer.byteLength(text, "utf8") > USAGE_LIMITS.maxPropertiesBytes)
     return `must be at most ${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON`;
   if (text.includes("\\u0000")) return "must not contain NUL characters";
+  // JSON.stringify writes an unpaired surrogate as a \udXXX escape (a paired one stays raw).
+  if (/\\ud[89a-f][0-9a-f]{2}/i.test(text)) return "must not contain unpaired UTF-16 surrogates";
   return null;
 }
 
@@ -407,8 +409,12 @@ function checkId(value: unknown, pattern: RegExp, max: number, rule: string): st
   if (typeof value !== "string") return value === undefined ? "is required" : "must be a string";
   if (value.length === 0 || value.length > max) return `must be 1 to ${max} characters`;
   if (!pattern.test(value)) return rule;
+  // An unpaired surrogate cannot be stored as UTF-8: it would become U+FFFD and merge distinct ids.
+  if (UNPAIRED_SURROGATE.test(value)) return "must not contain unpaired UTF-16 surrogates";
   return null;
 }
+
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
 
 /**
  * Validates and normalises a whole batch in one pass (the route hands the parsed JSON body straight here:

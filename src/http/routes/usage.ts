@@ -21,7 +21,7 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
   app.post(
     "/usage",
     {
-      config: { role: "writer" },
+      config: { role: "writer", checksOwnText: true },
       bodyLimit: USAGE_BODY_LIMIT,
       // The service validates the batch itself in one pass (every bad index, and faster than a schema
       // library at 10,000 events); the zod schema below documents the same rules in the OpenAPI spec.
