@@ -32,10 +32,30 @@ export const problemResponses = {
 export const Id = z.string().regex(UUID_PATTERN, "must be a UUID");
 export const IdParams = z.object({ id: Id }).strict();
 
-/** An ISO 8601 instant with an explicit offset ("2026-01-01T00:00:00Z"). */
-export const Instant = z.iso.datetime({ offset: true }).meta({ id: "Instant", description: "ISO 8601 instant with offset" });
+/**
+ * The years the service accepts in instants and calendar dates. PostgreSQL has no year 0, billing periods
+ * computed past year 9999 cannot be written as ISO 8601, and JavaScript reads years below 100 as 19xx: a
+ * contract, a period or a signature outside 1970..2199 is a typo (or a "9999-12-31" meaning "no end", which
+ * is endDate null), not a date to bill on.
+ */
+export const FIRST_YEAR = 1970;
+export const LAST_YEAR = 2199;
+const yearInRange = (s: string) => {
+  const year = Number(s.slice(0, 4));
+  return year >= FIRST_YEAR && year <= LAST_YEAR;
+};
+const yearMessage = `the year must be between ${FIRST_YEAR} and ${LAST_YEAR}`;
 
-export const CalendarDateString = z.iso.date().describe("Calendar date YYYY-MM-DD, read in the contract's timezone");
+/** An ISO 8601 instant with an explicit offset ("2026-01-01T00:00:00Z"), in the years 1970 to 2199. */
+export const Instant = z.iso
+  .datetime({ offset: true })
+  .refine(yearInRange, yearMessage)
+  .meta({ id: "Instant", description: `ISO 8601 instant with offset, in the years ${FIRST_YEAR} to ${LAST_YEAR}` });
+
+export const CalendarDateString = z.iso
+  .date()
+  .refine(yearInRange, yearMessage)
+  .describe(`Calendar date YYYY-MM-DD, read in the contract's timezone, in the years ${FIRST_YEAR} to ${LAST_YEAR}`);
 
 export const Pagination = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
