@@ -34,7 +34,10 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
         description:
           "Creates the contract and its original version, effective at local midnight of startDate in the contract's timezone. " +
           "A customer or account id may map to one contract at a time: an overlapping term for any of them is a 409. " +
-          "Amounts charged as such (fees, commitments, caps, grants, thresholds) may not have more decimals than the currency's minor unit.",
+          "Amounts charged as such (fees, commitments, caps, grants, thresholds) may not have more decimals than the currency's minor unit. " +
+          "startDate, endDate and signedAt must be in the years 1970 to 2199 (an evergreen contract has endDate null, not 9999-12-31). " +
+          "Text anywhere in a request (ids, names, terms, notes, query strings) must not contain NUL characters or unpaired UTF-16 " +
+          "surrogates (→ 400): PostgreSQL cannot store the first and UTF-8 would silently replace the second.",
         body: CreateContractBody.meta({ examples: [contractExample] }),
         response: { 201: Contract.meta({ examples: [contractResponseExample] }), ...problemResponses },
       },
@@ -107,7 +110,9 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
         summary: "Record an amount billed elsewhere (e.g. the platform fee)",
         description:
           "Counts toward `alreadyBilled` of the billing period containing `periodStart`; the span must lie within that period. " +
-          "`reference` is unique per contract: repeating it with the same values returns the stored record (200), with other values → 409.",
+          "`reference` is unique per contract: repeating it with the same values returns the stored record (200), with other values → 409. " +
+          "A billing that would take the period's already-billed amount (documents plus external billings) past the largest storable " +
+          "amount (99,999,999,999,999.99, numeric(20,6)) → 409 `conflict`; nothing is stored. An amount of 0 is a valid record.",
         params: IdParams,
         body: ExternalBillingBody.meta({ examples: [externalBillingExample] }),
         response: {

@@ -27,7 +27,11 @@ export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
           "what was already billed (documents issued here, invoices minus credit memos, plus external billings starting in the period) " +
           "and the prepaid credit balances. The calculation is stored with its `inputsHash`; its exceptions are stored once per kind and " +
           "subject (materiality and over_billed per amount, so approving one amount does not approve another). `late_usage` is raised " +
-          "when events arrived or were voided after the period's latest document.",
+          "when events arrived or were voided after the period's latest document.\n\n" +
+          "Amounts are stored as numeric(20,6): when a line, the total, the already-billed amount or the delta would exceed " +
+          "99,999,999,999,999.99 (14 integer digits, in the currency's minor unit), the preview is refused with 409 `conflict` whose " +
+          "`amounts` name each one and `limit` the largest storable amount; nothing is stored. Fix the data (void the usage, amend " +
+          "the terms, e.g. with a cap) and preview again.",
         params: IdParams,
         body: PreviewBody.meta({ examples: [{ periodStart: "2026-01-01T00:00:00Z" }] }),
         response: { 201: Calculation.meta({ examples: [calculationExample] }), ...problemResponses },
@@ -47,7 +51,8 @@ export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app,
           "Recomputes the calculation inside the issuing transaction. Inputs changed since the preview → 409 `stale_preview`; blocking " +
           "exceptions not approved → 409 `blocking_exceptions` listing them; action none → 409 `nothing_to_issue`; a calculation already " +
           "issued → 409 `conflict` naming the document. Otherwise one transaction writes the document (gapless INV-/CM- number), its " +
-          "lines, the credit drawdowns and the audit entry. With an `Idempotency-Key`, a repeat returns the first response (200).",
+          "lines, the credit drawdowns and the audit entry. With an `Idempotency-Key`, a repeat returns the first response (200). " +
+          "Amounts past what a document can hold → 409 `conflict`, as for the preview.",
         params: IdParams,
         headers: IdempotencyHeaders,
         body: IssueBody.meta({ examples: [{ calculationId: calculationExample.id }] }),
