@@ -74,6 +74,30 @@ describe("money past numeric(20,6): a 409 naming the amounts, nothing stored", (
     expect(res.json().total).toBe("1000.00");
   });
 
+  it("a capped line keeps the prorated cap's every digit however large the uncapped charge (no precision spent on it)", async () => {
+    const cust = customer();
+    const at = recent();
+    const month = monthStartOf(at);
+    const c = await createContract(t.app, contractBody({
+      customerId: cust,
+      startDate: "2026-01-01",
+      endDate: null,
+      terms: { meters: [{ ...meter("api_calls", "99999999999999.999999999999"), cap: { amount: "1000.01" } }] },
+    }));
+    // A ramp a third of the way into the month: the first segment's cap is 1000.01 × its fraction.
+    const monthMs = Date.parse(month);
+    const nextMonth = new Date(Date.UTC(new Date(monthMs).getUTCFullYear(), new Date(monthMs).getUTCMonth() + 1, 1)).getTime();
+    const cut = new Date(monthMs + Math.floor((nextMonth - monthMs) / 3 / 86_400_000) * 86_400_000).toISOString();
+    const amend = await post(t.app, `/v1/contracts/${c.id}/amendments`, { effectiveFrom: cut, kind: "ramp", reason: "ramp", terms: { meters: [meter("api_calls", "0")] } }, "writer");
+    expect(amend.statusCode, amend.body).toBe(201);
+    await ingest(t.app, [{ eventId: "huge", customerId: cust, metric: "api_calls", quantity: "99999999999999999999999999999.999999999", timestamp: month }]);
+    const res = await post(t.app, `/v1/contracts/${c.id}/true-ups/preview`, { periodStart: month }, "writer");
+    expect(res.statusCode, res.body).toBe(201);
+    const line = res.json().lines[0];
+    expect(line.capped).not.toBe("0");
+    expect(line.unroundedAmount).toBe(line.cap);
+  });
+
   it("a platform fee plus a commitment, each at the limit, total more than a document can hold → 409", async () => {
     const c = await createContract(t.app, contractBody({
       terms: { meters: [meter("api_calls", "1")], platformFee: { amount: "99999999999999.99" }, commitment: { amount: "99999999999999.99" } },

@@ -128,7 +128,10 @@ export function rateUsage(period: PeriodPlan, usage: UsageIndex): PeriodCharges 
       const afterDiscount = gross.minus(discount);
       const capScaled = meter.cap === null ? null : meter.cap.times(f);
       const capped = capScaled === null ? ZERO : max(ZERO, afterDiscount.minus(capScaled));
-      return { meter, usage: quantity, included, billable, price, gross, discount, capScaled, capped, amount: afterDiscount.minus(capped) };
+      // A capped charge IS the cap: taken directly, not as afterDiscount − capped, which loses the cap's digits
+      // when the uncapped charge is huge (50 significant digits spent on its integer part).
+      const amount = capped.isZero() ? afterDiscount : (capScaled as typeof afterDiscount);
+      return { meter, usage: quantity, included, billable, price, gross, discount, capScaled, capped, amount };
     });
 
     // Rule 6 — Contract discount, then contract cap (scaled by fraction) on the sum of usage charges.
@@ -144,7 +147,7 @@ export function rateUsage(period: PeriodPlan, usage: UsageIndex): PeriodCharges 
       contractDiscount,
       contractCapScaled,
       contractCapped,
-      net: afterContractDiscount.minus(contractCapped),
+      net: contractCapped.isZero() ? afterContractDiscount : (contractCapScaled ?? afterContractDiscount),
       unpriced,
     });
   }
