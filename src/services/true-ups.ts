@@ -255,6 +255,9 @@ export async function previewTrueUp(db: Database, actor: string, contractId: str
     const id = newId();
     const { result } = rating;
     const createdAt = new Date();
+    // Exceptions first: the stored calculation keeps the ids of the exceptions it raised (an exception is
+    // shared by every preview that sees it, so its own calculation_id names only the latest one).
+    const exceptions = await recordExceptions(sql, contractId, rating, id);
     await sql.query(
       `INSERT INTO calculations (id, contract_id, period_start, period_end, engine_version, inputs_hash, inputs, result,
                                  total, already_billed, delta, action, currency, created_at, created_by)
@@ -267,7 +270,7 @@ export async function previewTrueUp(db: Database, actor: string, contractId: str
         result.engineVersion,
         result.inputsHash,
         JSON.stringify(rating.input),
-        JSON.stringify({ ...result, extraExceptions: rating.extraExceptions }),
+        JSON.stringify({ ...result, extraExceptions: rating.extraExceptions, exceptionIds: exceptions.map((e) => e.id) }),
         result.total,
         result.alreadyBilled,
         result.delta,
@@ -277,7 +280,6 @@ export async function previewTrueUp(db: Database, actor: string, contractId: str
         actor,
       ],
     );
-    const exceptions = await recordExceptions(sql, contractId, rating, id);
     await appendAudit(sql, {
       actor,
       action: "calculation.created",
@@ -301,14 +303,15 @@ export async function previewTrueUp(db: Database, actor: string, contractId: str
 
 export async function getCalculation(db: Database, id: string): Promise<CalculationView> {
   const sql = pgSql(db.pool);
-  const [row] = await sql.query<{ id: string; contract_id: string; inputs: RatingInput; result: RatingResult; created_at: Date; created_by: string }>(
+  type StoredResult = RatingResult & { extraExceptions?: unknown; exceptionIds?: string[] };
+  const [row] = await sql.query<{ id: string; contract_id: string; inputs: RatingInput; result: StoredResult; created_at: Date; created_by: string }>(
     `SELECT id::text AS id, contract_id::text AS contract_id, inputs, result, created_at, created_by FROM calculations WHERE id = $1::uuid`,
     [id],
   );
   if (!row) throw notFound("calculation", id);
-  const exceptions = await sql.query<{ id: string }>(`SELECT id::text AS id FROM exceptions WHERE calculation_id = $1::uuid ORDER BY id`, [id]);
-  const views = await Promise.all(exceptions.map((e) => getException(sql, e.id)));
-  const { extraExceptions: _extra, exceptions: _engine, ...result } = row.result as RatingResult & { extraExceptions?: unknown };
+  // The exceptions this calculation raised, with their current status (decisions taken since included).
+  const views = await Promise.all((row.result.exceptionIds ?? []).map((e) => getException(sql, e)));
+  const { extraExceptions: _extra, exceptions: _engine, exceptionIds: _ids, ...result } = row.result;
   return { ...result, id: row.id, exceptions: views, createdAt: row.created_at.toISOString(), createdBy: row.created_by, inputs: row.inputs };
 }
 

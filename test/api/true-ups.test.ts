@@ -222,6 +222,10 @@ describe("issuing", () => {
     // A second preview raises nothing new: the same exception, seen again.
     const again = await preview(t.app, c.id, "2026-01-01T00:00:00Z");
     expect(again.exceptions.find((e: any) => e.kind === "late_usage").id).toBe(lateException.id);
+    // The first re-run, read back later, still lists the exception it raised, with its current status.
+    const stored = (await get(t.app, `/v1/calculations/${rerun.id}`, "reader")).json();
+    expect(stored.exceptions.map((e: any) => e.id)).toEqual([lateException.id]);
+    expect(stored.inputsHash).toBe(rerun.inputsHash);
     await approveAll(t.app, again);
     const second = await issue(t.app, c.id, again.id);
     expect(second.statusCode, second.body).toBe(201);
