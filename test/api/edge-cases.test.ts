@@ -278,3 +278,14 @@ describe("odd but valid requests keep their answers", () => {
     expect(audit.data.filter((e: { action: string }) => e.action === "exception.approved")).toHaveLength(1);
   });
 });
+
+describe("list limits", () => {
+  it("accepts only plain whole numbers from 1 to 500", async () => {
+    for (const ok of ["1", "50", "500"]) expect((await get(t.app, `/v1/contracts?limit=${ok}`)).statusCode, ok).toBe(200);
+    for (const bad of ["0", "501", "0x10", "1e2", "-1", "2.5", "", "ten"]) {
+      const res = await get(t.app, `/v1/documents?limit=${bad}`);
+      expect(res.statusCode, bad).toBe(400);
+      expect(res.json().code).toBe("validation_failed");
+    }
+  });
+});

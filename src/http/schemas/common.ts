@@ -58,7 +58,14 @@ export const CalendarDateString = z.iso
   .describe(`Calendar date YYYY-MM-DD, read in the contract's timezone, in the years ${FIRST_YEAR} to ${LAST_YEAR}`);
 
 export const Pagination = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  // Digits only: z.coerce.number would also take "0x10" or "1e2".
+  limit: z
+    .string()
+    .regex(/^\d{1,3}$/, "must be a whole number from 1 to 500")
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(500))
+    .default(50)
+    .describe("Page size, 1 to 500 (default 50)"),
   cursor: z.string().max(200).optional(),
 });
 
