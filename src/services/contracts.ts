@@ -67,9 +67,22 @@ export interface ContractView {
   createdAt: string;
 }
 
-const dateOnly = (d: Date) => d.toISOString().slice(0, 10);
+// Rows come from Prisma (Date objects) or from getContract's JSON read (PostgreSQL's text: "2026-01-01" for a
+// date, "2026-01-01T05:00:00+00:00" for a timestamptz); both print the same way.
+type DateLike = Date | string;
+const dateOnly = (d: DateLike) => (typeof d === "string" ? d : d.toISOString().slice(0, 10));
+const isoOf = (d: DateLike) => (typeof d === "string" ? new Date(d) : d).toISOString();
 
-export function toContractView(c: ContractRow): ContractView {
+type ContractFields = Omit<ContractRow, "startDate" | "endDate" | "termStart" | "termEnd" | "createdAt" | "createdBy"> & {
+  startDate: DateLike;
+  endDate: DateLike | null;
+  termStart: DateLike;
+  termEnd: DateLike | null;
+  createdAt: DateLike;
+};
+type VersionFields = Pick<VersionRow, "version" | "kind" | "reason" | "terms"> & { effectiveFrom: DateLike; signedAt: DateLike };
+
+export function toContractView(c: ContractFields): ContractView {
   return {
     id: c.id,
     customerId: c.customerId,
@@ -80,19 +93,19 @@ export function toContractView(c: ContractRow): ContractView {
     billingPeriod: c.billingPeriod as ContractView["billingPeriod"],
     startDate: dateOnly(c.startDate),
     endDate: c.endDate ? dateOnly(c.endDate) : null,
-    termStart: c.termStart.toISOString(),
-    termEnd: c.termEnd ? c.termEnd.toISOString() : null,
+    termStart: isoOf(c.termStart),
+    termEnd: c.termEnd ? isoOf(c.termEnd) : null,
     roundingMode: c.roundingMode as ContractView["roundingMode"],
     allowTrueDown: c.allowTrueDown,
-    createdAt: c.createdAt.toISOString(),
+    createdAt: isoOf(c.createdAt),
   };
 }
 
-export function toVersionView(v: VersionRow): ContractVersionView {
+export function toVersionView(v: VersionFields): ContractVersionView {
   return {
     version: v.version,
-    effectiveFrom: v.effectiveFrom.toISOString(),
-    signedAt: v.signedAt.toISOString(),
+    effectiveFrom: isoOf(v.effectiveFrom),
+    signedAt: isoOf(v.signedAt),
     kind: v.kind,
     reason: v.reason,
     terms: v.terms as unknown as ContractTerms,
@@ -228,31 +241,15 @@ const GET_CONTRACT_SQL = `
 
 type ContractWithVersions = ContractView & { versions: ContractVersionView[] };
 
-/** "2026-01-01T05:00:00+00:00" (json output of timestamptz) → "2026-01-01T05:00:00.000Z", like toISOString(). */
-const iso = (s: string) => new Date(s).toISOString();
-
 export async function getContract(db: Database, id: string): Promise<ContractWithVersions> {
-  const { rows } = await db.pool.query<{ contract: ContractWithVersions }>({ name: "get_contract", text: GET_CONTRACT_SQL, values: [id] });
+  const { rows } = await db.pool.query<{ contract: ContractFields & { versions: VersionFields[] } }>({
+    name: "get_contract",
+    text: GET_CONTRACT_SQL,
+    values: [id],
+  });
   const c = rows[0]?.contract;
   if (!c) throw notFound("contract", id);
-  // Key order as in toContractView, so every response prints a contract the same way.
-  return {
-    id: c.id,
-    customerId: c.customerId,
-    accountIds: c.accountIds,
-    name: c.name,
-    currency: c.currency,
-    timezone: c.timezone,
-    billingPeriod: c.billingPeriod,
-    startDate: c.startDate,
-    endDate: c.endDate,
-    termStart: iso(c.termStart),
-    termEnd: c.termEnd === null ? null : iso(c.termEnd),
-    roundingMode: c.roundingMode,
-    allowTrueDown: c.allowTrueDown,
-    createdAt: iso(c.createdAt),
-    versions: c.versions.map((v) => ({ ...v, effectiveFrom: iso(v.effectiveFrom), signedAt: iso(v.signedAt) })),
-  };
+  return { ...toContractView(c), versions: c.versions.map(toVersionView) };
 }
 
 export async function listContracts(db: Database, q: { customerId?: string | undefined; limit: number; after?: string | undefined }) {

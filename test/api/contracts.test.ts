@@ -1,14 +1,8 @@
 // The contracts API end to end: through the real HTTP stack (inject) on a real, freshly migrated database.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestApp, auth, startTestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
+import { auth, useTestApp, expectProblem } from "../helpers/app.js";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 let seq = 0;
 /** A customer id no other test uses, so overlapping-term rules never collide across tests. */
@@ -39,15 +33,6 @@ async function create(over: Record<string, unknown> = {}) {
   return res.json();
 }
 
-function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string) {
-  expect(res.statusCode).toBe(status);
-  expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);
-  const body = res.json();
-  expect(body).toMatchObject({ status, code, type: `/problems/${code}` });
-  expect(typeof body.title).toBe("string");
-  expect(typeof body.detail).toBe("string");
-  return body;
-}
 
 /** The set of paths a validation problem names. */
 function errorPaths(res: { json(): any }): string[] {

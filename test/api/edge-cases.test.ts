@@ -1,18 +1,12 @@
 // Inputs that pass schema validation but are extreme or unusual: money at the numeric(20,6) limit, years
 // outside any billing horizon, text PostgreSQL cannot store, and a few odd-but-valid requests whose answers
 // are pinned down. Every one goes through the real HTTP stack on a real PostgreSQL; a 5xx is a bug.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isUnstorableValue } from "../../src/db/errors.js";
-import { type TestApp, auth, startTestApp } from "../helpers/app.js";
+import { auth, useTestApp } from "../helpers/app.js";
 import { createContract, get, ingest, post } from "../helpers/factories.js";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 let seq = 0;
 const customer = (p = "edge") => `${p}-${++seq}`;

@@ -2,18 +2,12 @@
 // `npm run openapi`), and Swagger UI is served at /docs.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
 
 const FILE = resolve(import.meta.dirname, "../../openapi/openapi.json");
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 describe("OpenAPI", () => {
   it("GET /openapi.json is public and equals the committed openapi/openapi.json", async () => {

@@ -1,7 +1,7 @@
 // The platform around the routes: health, auth, request ids, limits, load shedding, error shapes, config.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
-import { type TestApp, auth, startTestApp } from "../helpers/app.js";
+import { auth, useTestApp, expectProblem } from "../helpers/app.js";
 
 const contract = {
   customerId: "platform-cust",
@@ -12,24 +12,9 @@ const contract = {
   terms: { meters: [] },
 };
 
-function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string) {
-  expect(res.statusCode).toBe(status);
-  expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);
-  const body = res.json();
-  expect(body).toMatchObject({ status, code, type: `/problems/${code}` });
-  expect(typeof body.title).toBe("string");
-  expect(typeof body.detail).toBe("string");
-  return body;
-}
 
 describe("the default app", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await startTestApp();
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestApp();
 
   it("/health and /ready are public", async () => {
     const health = await t.app.inject({ method: "GET", url: "/health" });
@@ -173,13 +158,7 @@ describe("the default app", () => {
 });
 
 describe("limits", () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await startTestApp({ BODY_LIMIT_BYTES: "2048", RATE_LIMIT_PER_MINUTE: "5" });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestApp({ BODY_LIMIT_BYTES: "2048", RATE_LIMIT_PER_MINUTE: "5" });
 
   it("413 payload_too_large above BODY_LIMIT_BYTES; a body just below passes the limit", async () => {
     const big = await t.app.inject({
@@ -216,14 +195,8 @@ describe("limits", () => {
 });
 
 describe("overload", () => {
-  let t: TestApp;
   let overloaded = false;
-  beforeAll(async () => {
-    t = await startTestApp({}, { isOverloaded: () => overloaded });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = useTestApp({}, { isOverloaded: () => overloaded });
 
   it("503 unavailable with Retry-After while overloaded; health stays reachable; recovers after", async () => {
     overloaded = true;

@@ -1,17 +1,11 @@
 // Preview and issue share one code path: for many randomly generated contracts, the issued document is
 // exactly what was previewed (lines, subtotal, amount, credits).
 import fc from "fast-check";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
 import { approveAll, createContract, events, ingest, issue, preview } from "../helpers/factories.js";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 const amount = fc.integer({ min: 0, max: 500_000 }).map((c) => (c / 100).toFixed(2)); // cents → "1234.56" (test data only)
 const price = fc.constantFrom("0.001", "0.08", "0.5", "1", "2.25", "12");

@@ -1,15 +1,9 @@
 // Serialization failures and deadlocks are retried by the one transaction helper every use case goes through.
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { withTransaction } from "../../src/db/tx.js";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { useTestApp } from "../helpers/app.js";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 for (const state of ["40001", "40P01"]) {
   it(`retries a transaction that fails with SQLSTATE ${state}, rolling back the failed attempt`, async () => {

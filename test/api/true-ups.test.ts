@@ -1,16 +1,10 @@
 // True-ups end to end over HTTP with a real PostgreSQL: DESIGN.md's worked examples, exceptions and
 // approvals, exactly-once issuing, late usage and re-rating.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type TestApp, startTestApp } from "../helpers/app.js";
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "../helpers/app.js";
 import { approveAll, createContract, events, get, ingest, issue, lineOf, post, preview } from "../helpers/factories.js";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 const meter = (metric: string, unitPrice: string, included = "0") => ({ metric, unit: "unit", included, pricing: { model: "per_unit", unitPrice } });
 

@@ -1,19 +1,13 @@
 // Usage ingestion, voids and the usage summary, end to end through the HTTP stack on a real PostgreSQL.
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { pgSql } from "../../src/db/tx.js";
 import { Decimal } from "../../src/domain/money.js";
 import { verifyAudit } from "../../src/services/audit.js";
 import { lateActivity, sumUsage } from "../../src/services/usage-aggregates.js";
-import { type TestApp, auth, startTestApp } from "../helpers/app.js";
+import { auth, startTestApp, useTestApp } from "../helpers/app.js";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 let seq = 0;
 const uniq = (p: string) => `${p}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;

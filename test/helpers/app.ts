@@ -1,7 +1,7 @@
 // Builds the real app on a fresh database cloned from the migrated template.
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { inject } from "vitest";
+import { afterAll, beforeAll, expect, inject } from "vitest";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { type Database, connectDatabase } from "../../src/db/client.js";
@@ -57,4 +57,30 @@ export async function startTestApp(overrides: Record<string, string> = {}, extra
       await db.close();
     },
   };
+}
+
+/**
+ * A real app on a fresh database for the enclosing file or describe block: started before its tests,
+ * closed after. The returned object is filled in by beforeAll, so read its fields inside tests only.
+ */
+export function useTestApp(...args: Parameters<typeof startTestApp>): TestApp {
+  const holder = {} as TestApp;
+  beforeAll(async () => {
+    Object.assign(holder, await startTestApp(...args));
+  });
+  afterAll(async () => {
+    await holder.close?.();
+  });
+  return holder;
+}
+
+/** Asserts an RFC 9457 problem+json answer with the given status and stable code; returns its body. */
+export function expectProblem(res: { statusCode: number; headers: Record<string, unknown>; json(): any }, status: number, code: string) {
+  expect(res.statusCode).toBe(status);
+  expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);
+  const body = res.json();
+  expect(body).toMatchObject({ status, code, type: `/problems/${code}` });
+  expect(typeof body.title).toBe("string");
+  expect(typeof body.detail).toBe("string");
+  return body;
 }
