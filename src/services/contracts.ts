@@ -259,11 +259,9 @@ export async function listContracts(db: Database, q: { customerId?: string | und
       ...(q.after ? { id: { gt: q.after } } : {}),
     },
     orderBy: { id: "asc" },
-    take: q.limit + 1,
+    take: q.limit,
   });
-  const more = rows.length > q.limit;
-  const data = rows.slice(0, q.limit).map(toContractView);
-  return { data, last: more ? data[data.length - 1]?.id ?? null : null };
+  return rows.map(toContractView);
 }
 
 /** Locks the contract row for the rest of the transaction: amendments, issues and billings on one contract queue up. */

@@ -80,12 +80,10 @@ export async function listDocuments(db: Database, q: { contractId?: string | und
     `SELECT ${COLUMNS} FROM documents
      WHERE ($1::uuid IS NULL OR contract_id = $1::uuid) AND ($2::text IS NULL OR kind = $2) AND ($3::uuid IS NULL OR id > $3::uuid)
      ORDER BY id LIMIT $4`,
-    [q.contractId ?? null, q.kind ?? null, q.after ?? null, q.limit + 1],
+    [q.contractId ?? null, q.kind ?? null, q.after ?? null, q.limit],
   );
-  const page = rows.slice(0, q.limit);
-  const lines = await linesOf(db, page.map((r) => r.id));
-  const data = page.map((r) => toView(r, lines.get(r.id) ?? [], minorUnits(r.currency)));
-  return { data, last: rows.length > q.limit ? (data[data.length - 1]?.id ?? null) : null };
+  const lines = await linesOf(db, rows.map((r) => r.id));
+  return rows.map((r) => toView(r, lines.get(r.id) ?? [], minorUnits(r.currency)));
 }
 
 const CSV_COLUMNS = [

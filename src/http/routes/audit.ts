@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { pgSql } from "../../db/tx.js";
 import { listAudit, verifyAudit } from "../../services/audit.js";
-import { Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
+import { Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
 import { AuditPage, AuditVerification } from "../schemas/true-ups.js";
 
 export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
@@ -23,9 +23,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, 
     async (request) => {
       const { limit, cursor, entityId } = request.query;
       const afterSeq = decodeCursor(cursor, (s) => /^\d{1,18}$/.test(s));
-      const rows = await listAudit(pgSql(db.pool), { entityId, afterSeq, limit: limit + 1 });
-      const data = rows.slice(0, limit);
-      return { data, nextCursor: rows.length > limit ? encodeCursor(data[data.length - 1]!.seq) : null };
+      return pageOf(await listAudit(pgSql(db.pool), { entityId, afterSeq, limit: limit + 1 }), limit, (e) => e.seq);
     },
   );
 

@@ -5,7 +5,7 @@ import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
 import { amendContract, createContract, getContract, listContracts, recordExternalBilling } from "../../services/contracts.js";
 import { actorOf } from "../plugins/auth.js";
-import { IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
+import { IdParams, Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
 import {
   AmendmentBody,
   Contract,
@@ -60,8 +60,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     async (request) => {
       const { limit, cursor, customerId } = request.query;
       const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
-      const { data, last } = await listContracts(db, { customerId, limit, after });
-      return { data, nextCursor: last ? encodeCursor(last) : null };
+      return pageOf(await listContracts(db, { customerId, after, limit: limit + 1 }), limit, (c) => c.id);
     },
   );
 

@@ -4,7 +4,7 @@ import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
 import { documentBackupCsv, getDocument, listDocuments } from "../../services/documents.js";
-import { Id, IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
+import { Id, IdParams, Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
 import { Document, DocumentPage, documentExample } from "../schemas/true-ups.js";
 
 export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
@@ -22,8 +22,7 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     async (request) => {
       const { limit, cursor, contractId, kind } = request.query;
       const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
-      const { data, last } = await listDocuments(db, { contractId, kind, after, limit });
-      return { data, nextCursor: last ? encodeCursor(last) : null };
+      return pageOf(await listDocuments(db, { contractId, kind, after, limit: limit + 1 }), limit, (d) => d.id);
     },
   );
 

@@ -6,7 +6,7 @@ import { UUID_PATTERN } from "../../db/ids.js";
 import { pgSql } from "../../db/tx.js";
 import { getException, listExceptions, resolveException } from "../../services/exceptions.js";
 import { actorOf } from "../plugins/auth.js";
-import { Id, IdParams, Pagination, decodeCursor, encodeCursor, problemResponses } from "../schemas/common.js";
+import { Id, IdParams, Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
 import { Exception, ExceptionPage, ResolveBody, exceptionExample } from "../schemas/true-ups.js";
 
 export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
@@ -28,9 +28,7 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
     async (request) => {
       const { limit, cursor, ...filters } = request.query;
       const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
-      const rows = await listExceptions(pgSql(db.pool), { ...filters, after, limit: limit + 1 });
-      const data = rows.slice(0, limit);
-      return { data, nextCursor: rows.length > limit ? encodeCursor(data[data.length - 1]!.id) : null };
+      return pageOf(await listExceptions(pgSql(db.pool), { ...filters, after, limit: limit + 1 }), limit, (e) => e.id);
     },
   );
 

@@ -72,6 +72,15 @@ export const Pagination = z.object({
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), nextCursor: z.string().nullable() });
 
+/**
+ * One page of a list: list queries fetch one row more than the page holds, which tells whether there is a
+ * next page without counting.
+ */
+export function pageOf<T>(rows: T[], limit: number, sortKey: (row: T) => string) {
+  const data = rows.slice(0, limit);
+  return { data, nextCursor: rows.length > limit ? encodeCursor(sortKey(data[data.length - 1]!)) : null };
+}
+
 /** Opaque cursors: base64url of the last item's sort key. */
 export const encodeCursor = (key: string) => Buffer.from(key, "utf8").toString("base64url");
 export function decodeCursor(cursor: string | undefined, valid: (s: string) => boolean): string | undefined {
