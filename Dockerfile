@@ -3,7 +3,7 @@
 # offline), build (tsc → dist, then dev dependencies pruned), and a slim runtime running as a non-root user.
 # The server applies prisma/migrations itself on start, so the image carries them.
 
-FROM node:20-slim AS deps
+FROM node:24-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 # postinstall (scripts/prisma-generate.mjs) needs the generator script and the schema.
@@ -16,7 +16,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
-FROM node:20-slim AS runtime
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
