@@ -1,4 +1,4 @@
-// Exceptions: what needs a human decision before money moves (DESIGN.md section 5). Stored once per kind
+// Exceptions: what needs a human decision before money moves (docs/rating.md, "Exceptions"). Stored once per kind
 // and subject: the dedupe key makes raising idempotent, so previews and ingestion can raise freely and an
 // approval survives re-previews with the same subject.
 import type { Database } from "../db/client.js";
@@ -164,8 +164,10 @@ export async function listExceptions(
 }
 
 /**
- * Records a decision. `approve` clears a blocking exception; `reject` keeps the issue blocked. A decision
- * can be revised (e.g. approve after a reject once the cause is understood); every decision is audited.
+ * Records a decision. `approve` clears a blocking exception; `reject` keeps the issue blocked. A rejection
+ * can be reconsidered (approve once the cause is understood); an approval is final, and so is a rejection
+ * against another rejection. The database enforces the same (migration 20261201000000_least_privilege).
+ * Every decision is audited in the same transaction.
  */
 export async function resolveException(db: Database, actor: string, id: string, input: { decision: "approve" | "reject"; note: string }) {
   return withTransaction(db, async (tx) => {
@@ -173,8 +175,10 @@ export async function resolveException(db: Database, actor: string, id: string, 
     const [locked] = await sql.query<{ id: string }>("SELECT id::text AS id FROM exceptions WHERE id = $1::uuid FOR UPDATE", [id]);
     if (!locked) throw notFound("exception", id);
     const before = await getException(sql, id);
-    if (before.status === "approved" && input.decision === "approve")
-      throw new ProblemError("conflict", "the exception is already approved", { exception: before });
+    if (before.status === "approved")
+      throw new ProblemError("conflict", "the exception is already approved: an approval is final", { exception: before });
+    if (before.status === "rejected" && input.decision === "reject")
+      throw new ProblemError("conflict", "the exception is already rejected; approve it once the cause is understood", { exception: before });
     const status = input.decision === "approve" ? "approved" : "rejected";
     await sql.query(
       `UPDATE exceptions SET status = $2, decision = $3, note = $4, resolved_by = $5, resolved_at = now() WHERE id = $1::uuid`,

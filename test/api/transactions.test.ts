@@ -10,13 +10,16 @@ for (const state of ["40001", "40P01"]) {
     let attempts = 0;
     const result = await withTransaction(t.db, async (tx) => {
       attempts++;
-      await tx.$executeRawUnsafe(`INSERT INTO document_counters (kind, last_number) VALUES ('probe-${state}-' || ${attempts}, 0)`);
+      // A table the runtime role may insert into (document_counters, say, it may only increment).
+      await tx.$executeRawUnsafe(
+        `INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response) VALUES ('probe', 'probe-${state}-' || ${attempts}, 'h', 200, '{}')`,
+      );
       if (attempts < 3) await tx.$executeRawUnsafe(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '${state}'; END $$`);
       return attempts;
     });
     expect(result).toBe(3);
-    const rows = await t.db.pool.query(`SELECT kind FROM document_counters WHERE kind LIKE 'probe-${state}-%'`);
-    expect(rows.rows.map((r) => r.kind)).toEqual([`probe-${state}-3`]);
+    const rows = await t.db.pool.query(`SELECT key FROM idempotency_keys WHERE scope = 'probe' AND key LIKE 'probe-${state}-%'`);
+    expect(rows.rows.map((r) => r.key)).toEqual([`probe-${state}-3`]);
   });
 }
 
