@@ -2,6 +2,7 @@
 export * from "./money.js";
 export * from "./periods.js";
 export { canonicalJson } from "./canonical-json.js";
+export * from "./audit-signing.js";
 export * from "./rating/types.js";
 export { ratePeriod, rateUsage } from "./rating/rate-period.js";
 export { usageWindows, planRating } from "./rating/plan.js";
