@@ -1,4 +1,4 @@
-// Recognising database failures by kind: unreachable (→ 503), retryable (serialization, deadlock),
+// Recognising database failures by kind: unreachable or timed out (→ 503), retryable (serialization, deadlock),
 // constraint violations (→ 409). Prisma wraps pg errors; look through the wrappers for the SQLSTATE.
 
 const UNAVAILABLE_NODE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"]);
@@ -40,6 +40,17 @@ export function isDatabaseUnavailable(e: unknown): boolean {
   const state = sqlState(e);
   return state !== undefined && (state.startsWith("08") || state === "57P01" || state === "57P03");
 }
+
+/**
+ * PostgreSQL gave up on a statement: statement_timeout (57014 query_canceled), lock_timeout (55P03
+ * lock_not_available) or idle_in_transaction_session_timeout (25P03). The database is stuck or contended,
+ * not the request wrong: 503 with Retry-After, like an unreachable database.
+ */
+const TIMEOUT_STATES = new Set(["57014", "55P03", "25P03"]);
+export const isDatabaseTimeout = (e: unknown) => {
+  const s = sqlState(e);
+  return s !== undefined && TIMEOUT_STATES.has(s);
+};
 
 export const isUniqueViolation = (e: unknown) => sqlState(e) === "23505";
 export const isExclusionViolation = (e: unknown) => sqlState(e) === "23P01";

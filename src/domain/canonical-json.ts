@@ -5,6 +5,46 @@
 
 import { Decimal } from "decimal.js";
 
+/**
+ * How deeply free-form JSON from callers may nest (usage `properties`, and any request body): objects and
+ * arrays count one level each, the outermost included. Checked before anything recurses into the value.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** canonicalJson's own limit: a backstop under MAX_JSON_DEPTH, with room for the service's wrappers. */
+export const CANONICAL_JSON_MAX_DEPTH = 64;
+
+/** A value nested deeper than canonicalJson writes (it would otherwise overflow the stack). */
+export class JsonDepthError extends TypeError {
+  readonly path: string;
+  constructor(path: string, maxDepth: number) {
+    super(`canonicalJson: nested deeper than ${maxDepth} levels at ${path}`);
+    this.path = path;
+  }
+}
+
+/**
+ * The dotted path (from `path`) of the first object or array nested deeper than `maxDepth`, or null.
+ * Recurses at most `maxDepth` levels, so it is safe on any parsed JSON.
+ */
+export function deeperThan(value: unknown, maxDepth: number, path = "$", depth = 0): string | null {
+  if (value === null || typeof value !== "object") return null;
+  if (depth >= maxDepth) return path;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const hit = deeperThan(value[i], maxDepth, `${path}.${i}`, depth + 1);
+      if (hit) return hit;
+    }
+    return null;
+  }
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue;
+    const hit = deeperThan((value as Record<string, unknown>)[k], maxDepth, `${path}.${k}`, depth + 1);
+    if (hit) return hit;
+  }
+  return null;
+}
+
 function isDecimalLike(value: object): value is { toFixed(): string } {
   if (value instanceof Decimal) return true;
   const ctor = (value as { constructor?: { name?: string; isDecimal?: (v: unknown) => boolean } }).constructor;
@@ -14,8 +54,8 @@ function isDecimalLike(value: object): value is { toFixed(): string } {
   );
 }
 
-// `path` is the member name being written, for error messages only.
-function write(value: unknown, out: string[], path: string): void {
+// `path` is the member name being written, for error messages only; `depth` the containers around it.
+function write(value: unknown, out: string[], path: string, depth: number): void {
   if (value === null) {
     out.push("null");
     return;
@@ -37,6 +77,7 @@ function write(value: unknown, out: string[], path: string): void {
       throw new TypeError(`canonicalJson: unsupported ${typeof value} at ${path}`);
   }
   const obj = value as object;
+  if (depth >= CANONICAL_JSON_MAX_DEPTH) throw new JsonDepthError(path, CANONICAL_JSON_MAX_DEPTH);
   const proto = Object.getPrototypeOf(obj) as unknown;
   if (proto !== Object.prototype && proto !== null && !Array.isArray(obj) && isDecimalLike(obj)) {
     const text = obj.toFixed();
@@ -54,7 +95,7 @@ function write(value: unknown, out: string[], path: string): void {
       const item: unknown = obj[i];
       if (i > 0) out.push(",");
       if (item === undefined || typeof item === "function" || typeof item === "symbol") out.push("null");
-      else write(item, out, String(i));
+      else write(item, out, String(i), depth + 1);
     }
     out.push("]");
     return;
@@ -70,7 +111,7 @@ function write(value: unknown, out: string[], path: string): void {
     if (!first) out.push(",");
     first = false;
     out.push(JSON.stringify(k), ":");
-    write(v, out, k);
+    write(v, out, k, depth + 1);
   }
   out.push("}");
 }
@@ -79,6 +120,6 @@ function write(value: unknown, out: string[], path: string): void {
 export function canonicalJson(value: unknown): string {
   if (value === undefined) throw new TypeError("canonicalJson: undefined has no JSON form");
   const out: string[] = [];
-  write(value, out, "$");
+  write(value, out, "$", 0);
   return out.join("");
 }

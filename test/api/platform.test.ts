@@ -139,11 +139,13 @@ describe("the default app", () => {
     expectProblem(arrayBody, 400, "validation_failed");
   });
 
-  it("an unknown route is a 404 problem+json", async () => {
+  it("an unknown route is a 404 problem+json; a known path with another method is a 405 with Allow", async () => {
     const res = await t.app.inject({ method: "GET", url: "/v1/nope?x=1" });
     const body = expectProblem(res, 404, "not_found");
     expect(body.detail).toContain("/v1/nope");
-    expectProblem(await t.app.inject({ method: "DELETE", url: "/v1/contracts", headers: auth() }), 404, "not_found");
+    const del = await t.app.inject({ method: "DELETE", url: "/v1/contracts", headers: auth() });
+    expectProblem(del, 405, "method_not_allowed");
+    expect(del.headers.allow).toBe("GET, HEAD, POST");
   });
 
   it("the body limit applies to the default configuration too (5 MiB)", async () => {

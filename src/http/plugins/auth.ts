@@ -19,8 +19,8 @@ export interface Principal {
 
 declare module "fastify" {
   interface FastifyContextConfig {
-    /** The role a route needs; absent on public routes. */
-    role?: Exclude<Role, "admin">;
+    /** The role a route needs; absent on public routes ("admin" only for admin-only routes, e.g. audit checkpoints). */
+    role?: Role;
   }
   interface FastifyRequest {
     principal?: Principal;
@@ -56,6 +56,48 @@ export class KeyRing {
   }
 }
 
+/**
+ * Failed authentications per client address, in a fixed one-minute window from the first failure. Past
+ * `max`, every request from the address that needs a key is refused with 429 until the window ends, a
+ * valid key included: answering a correct guess differently would let the guessing go on. In memory, per
+ * process (like the per-key rate limit); the number of addresses tracked is bounded.
+ */
+export class AuthFailureThrottle {
+  private readonly windows = new Map<string, { failures: number; resetAt: number }>();
+
+  constructor(
+    readonly max: number,
+    private readonly windowMs = 60_000,
+    private readonly maxTracked = 100_000,
+  ) {}
+
+  /** Seconds until the address may try again; 0 when it may now. */
+  retryAfter(address: string, now = Date.now()): number {
+    const w = this.windows.get(address);
+    if (!w) return 0;
+    if (w.resetAt <= now) {
+      this.windows.delete(address);
+      return 0;
+    }
+    return w.failures >= this.max ? Math.ceil((w.resetAt - now) / 1000) : 0;
+  }
+
+  fail(address: string, now = Date.now()): void {
+    const w = this.windows.get(address);
+    if (w && w.resetAt > now) {
+      w.failures++;
+      return;
+    }
+    if (this.windows.size >= this.maxTracked) {
+      for (const [k, v] of this.windows) if (v.resetAt <= now) this.windows.delete(k);
+      // Still full (a flood from many addresses): forget the oldest rather than grow without bound.
+      if (this.windows.size >= this.maxTracked) this.windows.delete(this.windows.keys().next().value!);
+    }
+    this.windows.delete(address);
+    this.windows.set(address, { failures: 1, resetAt: now + this.windowMs });
+  }
+}
+
 export function bearerToken(request: FastifyRequest): string | undefined {
   const h = request.headers.authorization;
   if (typeof h !== "string") return undefined;
@@ -64,20 +106,35 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 }
 
 export const authPlugin = fp(
-  async function auth(app: FastifyInstance, opts: { keys: KeyRing }) {
+  async function auth(app: FastifyInstance, opts: { keys: KeyRing; maxFailuresPerMinute: number }) {
+    const throttle = new AuthFailureThrottle(opts.maxFailuresPerMinute);
     app.decorateRequest("principal", undefined);
     app.addHook("onRequest", async (request) => {
       const needed = request.routeOptions.config?.role;
       if (!needed) return;
+      const wait = throttle.retryAfter(request.ip);
+      if (wait > 0)
+        throw new ProblemError(
+          "rate_limited",
+          `more than ${throttle.max} failed authentications from this address in a minute (AUTH_FAILURES_PER_MINUTE); retry later`,
+          {},
+          { "Retry-After": String(wait) },
+        );
       const token = bearerToken(request);
       const principal = token ? opts.keys.authenticate(token) : undefined;
-      if (!principal)
+      if (!principal) {
+        throttle.fail(request.ip);
         throw new ProblemError("unauthorized", token ? "the API key is not valid" : "send Authorization: Bearer <api key>", {}, {
           "WWW-Authenticate": 'Bearer realm="rating"',
         });
+      }
       if (!GRANTS[principal.role].has(needed))
         throw new ProblemError("forbidden", `the key "${principal.name}" has role ${principal.role}; this needs ${needed}`);
       request.principal = principal;
+    });
+    // What a key may read must not stay in a shared or browser cache; refusals too (401, 403, 429).
+    app.addHook("onSend", async (request, reply) => {
+      if (request.routeOptions.config?.role) reply.header("cache-control", "no-store");
     });
   },
   { name: "auth" },

@@ -1,15 +1,46 @@
 // Every error leaves as problem+json. Known errors keep their code; anything unexpected is logged in full
-// and answered with a bare 500 "internal", so no internal detail leaks.
+// and answered with a bare 500 "internal", so no internal detail leaks. That includes what the router
+// answers itself: unknown paths (404), known paths with another method (405 + Allow), a path parameter past
+// maxParamLength (414) and a URL that does not decode (400), see frameworkErrors.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
-import { isDatabaseUnavailable, isUnstorableValue, sqlState } from "../../db/errors.js";
+import { isDatabaseTimeout, isDatabaseUnavailable, isUnstorableValue, sqlState } from "../../db/errors.js";
+import { JsonDepthError } from "../../domain/canonical-json.js";
 import { PeriodError, RatingInputError } from "../../domain/index.js";
 import { type FieldError, type ProblemCode, ProblemError, problemBody } from "../problems.js";
 
 function send(reply: FastifyReply, request: FastifyRequest, code: ProblemCode, detail: string, extra: Record<string, unknown> = {}) {
-  const body = problemBody(code, detail, request.url, extra);
+  // The instance is the URL as sent, cut short: a 414's URL can be 8 KiB.
+  const instance = request.url.length > 1024 ? `${request.url.slice(0, 1024)}…` : request.url;
+  const body = problemBody(code, detail, instance, extra);
+  // Set here, not only in the app's onSend hook: frameworkErrors replies run no hooks.
+  reply.header("x-request-id", request.id);
   return reply.code(body.status).type("application/problem+json").send(body);
+}
+
+/** Fastify's maxParamLength: no id of the API is longer (UUIDs are 36 characters). */
+export const MAX_PARAM_LENGTH = 100;
+
+/** Fastify's router's own refusals (the `frameworkErrors` option): a bad URL is 400, an over-long parameter 414. */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  reply.header("x-content-type-options", "nosniff"); // no hooks run here, helmet's included
+  if (error.code === "FST_ERR_MAX_PARAM_LENGTH")
+    return send(reply, request, "uri_too_long", `a path segment is longer than ${MAX_PARAM_LENGTH} characters`);
+  if (error.code === "FST_ERR_BAD_URL") {
+    const message = "is not valid percent-encoded UTF-8";
+    return send(reply, request, "validation_failed", `the request path ${message}`, { errors: [{ path: "url", message }] });
+  }
+  request.log.error({ err: error }, "unhandled framework error");
+  return send(reply, request, "internal", "internal error");
+}
+
+/** A matcher for one route's URL pattern ("/v1/contracts/:id/amendments", "/docs/static/*"). */
+function routePattern(url: string): RegExp {
+  const segments = url.split("/").map((seg) =>
+    seg === "*" ? ".*" : seg.startsWith(":") ? "[^/]+" : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+  );
+  return new RegExp(`^${segments.join("/")}$`);
 }
 
 function zodPath(instancePath: string, params: Record<string, unknown> | undefined): string {
@@ -21,9 +52,27 @@ function zodPath(instancePath: string, params: Record<string, unknown> | undefin
 }
 
 export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
-  app.setNotFoundHandler((request, reply) =>
-    send(reply, request, "not_found", `no route ${request.method} ${request.url.split("?")[0]}`),
-  );
+  // Every route's pattern and methods, to tell "no such path" (404) from "not with this method" (405).
+  const routes: { pattern: RegExp; methods: Set<string> }[] = [];
+  app.addHook("onRoute", (route) => {
+    const methods = [route.method].flat().map((m) => m.toUpperCase());
+    const existing = routes.find((r) => r.pattern.source === routePattern(route.url).source);
+    if (existing) for (const m of methods) existing.methods.add(m);
+    else routes.push({ pattern: routePattern(route.url), methods: new Set(methods) });
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0]!;
+    const allowed = new Set<string>();
+    for (const r of routes) if (r.pattern.test(path)) for (const m of r.methods) allowed.add(m);
+    if (allowed.size > 0) {
+      if (allowed.has("GET")) allowed.add("HEAD");
+      const allow = [...allowed].sort().join(", ");
+      reply.header("Allow", allow);
+      return send(reply, request, "method_not_allowed", `${request.method} is not allowed on ${path}; allowed: ${allow}`);
+    }
+    return send(reply, request, "not_found", `no route ${request.method} ${path}`);
+  });
 
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (error instanceof ProblemError) {
@@ -50,6 +99,15 @@ export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
         message: v.message ?? "invalid",
       }));
       return send(reply, request, "validation_failed", `the request ${where} is not valid`, { errors });
+    }
+    if (isDatabaseTimeout(error)) {
+      request.log.warn({ err: error }, "database statement timed out");
+      reply.header("Retry-After", "5");
+      return send(reply, request, "unavailable", "the database did not answer in time; retry shortly");
+    }
+    if (error instanceof JsonDepthError) {
+      // The edge refuses deeper input first (MAX_JSON_DEPTH); this is the net under it.
+      return send(reply, request, "validation_failed", error.message, { errors: [{ path: "body", message: error.message }] });
     }
     if (isDatabaseUnavailable(error)) {
       request.log.warn({ err: error }, "database unavailable");

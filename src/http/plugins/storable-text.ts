@@ -2,9 +2,11 @@
 // 22P05) and no unpaired UTF-16 surrogate (UTF-8 cannot encode one; it would silently become U+FFFD, so two
 // different ids would become the same one). Checked once, before validation, for every JSON body, query
 // string, route parameter and the Idempotency-Key header, naming every bad path in one 400. Usage ingestion
-// (config.checksOwnText) checks its events in its own one-pass validation instead.
+// (config.checksOwnText) checks its events in its own one-pass validation instead. Bodies nested deeper than
+// MAX_JSON_DEPTH are refused here too, before any recursion.
 import type { FastifyInstance } from "fastify";
 import fp from "fastify-plugin";
+import { MAX_JSON_DEPTH, deeperThan } from "../../domain/canonical-json.js";
 import { validationFailed } from "../problems.js";
 
 const UNSTORABLE = /\u0000|\p{Cs}/u;
@@ -40,6 +42,13 @@ declare module "fastify" {
 export const storableTextPlugin = fp(
   async function storableText(app: FastifyInstance) {
     app.addHook("preValidation", async (request) => {
+      if (!request.routeOptions.config?.checksOwnText) {
+        // No request body of the API nests this deep; refusing it here, before anything recurses into it
+        // (this walk, the schema, canonicalJson), keeps a hostile body from overflowing the stack.
+        const deep = deeperThan(request.body, MAX_JSON_DEPTH, "body");
+        if (deep)
+          throw validationFailed([{ path: deep.length > 200 ? `${deep.slice(0, 200)}…` : deep, message: `must not nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep` }]);
+      }
       const bad: string[] = [];
       if (!request.routeOptions.config?.checksOwnText) unstorableTextPaths(request.body, "body", bad);
       unstorableTextPaths(request.query, "querystring", bad);
