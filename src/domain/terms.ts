@@ -1,4 +1,4 @@
-// Contract terms (DESIGN.md section 3) as a zod schema: the single source for validation at the edge and
+// Contract terms as a zod schema: the single source for validation at the edge and
 // for the engine's input type. Decimals are strings everywhere; they are parsed with decimal.js later.
 import { z } from "zod";
 
@@ -35,13 +35,18 @@ export const FactorString = z
   .regex(decimalPattern(6, 6), "must be a positive decimal string")
   .refine((s) => /[1-9]/.test(s), "must be greater than zero");
 
-export const Cap = z.object({ amount: MoneyString }).strict().nullable();
+export const Cap = z
+  .object({ amount: MoneyString.describe("The most that may be charged in a billing period (money, prorated by the segment's fraction)") })
+  .strict()
+  .nullable();
 
 const Tier = z
   .object({
-    upTo: QuantityString.nullable(),
-    unitPrice: PriceString,
-    flatFee: MoneyString.optional(),
+    upTo: QuantityString.nullable().describe(
+      "The last unit in this tier (inclusive), scaled by the segment's fraction for sum and count meters; null on the last tier (no upper bound)",
+    ),
+    unitPrice: PriceString.describe("Price per billable unit in this tier"),
+    flatFee: MoneyString.optional().describe("A fixed fee due once the tier is reached (the first tier is always reached); default none"),
   })
   .strict();
 
@@ -76,17 +81,27 @@ export function compareDecimalStrings(a: string, b: string): number {
 const Tiers = z.array(Tier).min(1).max(100).superRefine(tiersRule);
 
 export const Pricing = z.discriminatedUnion("model", [
-  z.object({ model: z.literal("per_unit"), unitPrice: PriceString }).strict(),
-  z.object({ model: z.literal("graduated"), tiers: Tiers }).strict(),
-  z.object({ model: z.literal("volume"), tiers: Tiers }).strict(),
+  z
+    .object({ model: z.literal("per_unit"), unitPrice: PriceString.describe("Price per billable unit") })
+    .strict()
+    .describe("Every billable unit at one price"),
+  z
+    .object({ model: z.literal("graduated"), tiers: Tiers.describe("Tiers in ascending order of upTo; the last has upTo null") })
+    .strict()
+    .describe("Each billable unit priced in the tier it falls in, plus the flat fee of every tier reached"),
+  z
+    .object({ model: z.literal("volume"), tiers: Tiers.describe("Tiers in ascending order of upTo; the last has upTo null") })
+    .strict()
+    .describe("All billable units priced at the tier their total falls in, plus that tier's flat fee"),
   z
     .object({
       model: z.literal("package"),
-      packageSize: QuantityString.refine((s) => /[1-9]/.test(s), "packageSize must be greater than zero"),
-      packagePrice: PriceString,
+      packageSize: QuantityString.refine((s) => /[1-9]/.test(s), "packageSize must be greater than zero").describe("Units per package"),
+      packagePrice: PriceString.describe("Price of one package; billable units are rounded up to whole packages"),
     })
-    .strict(),
-]);
+    .strict()
+    .describe("Billable units rounded up to whole packages, each at the package price"),
+]).describe("How billable units (usage above the included units) are priced");
 
 const MetricName = z
   .string()
@@ -96,23 +111,38 @@ const MetricName = z
 
 export const Meter = z
   .object({
-    metric: MetricName,
-    unit: z.string().min(1).max(50).optional(),
-    included: QuantityString.default("0"),
+    metric: MetricName.describe("The usage metric this meter prices, as sent in usage events (e.g. api_calls); once per version"),
+    unit: z.string().min(1).max(50).optional().describe("The unit shown on invoice lines and the backup (e.g. call, GB)"),
+    included: QuantityString.default("0").describe(
+      "Units included in the fees each billing period, not billed; prorated by the segment's fraction. Default 0",
+    ),
     pricing: Pricing,
-    discountPercent: PercentString.default("0"),
-    cap: Cap.default(null),
+    discountPercent: PercentString.default("0").describe("Discount on this meter's charge, in percent, applied before the meter cap. Default 0"),
+    cap: Cap.default(null).describe("The most this meter may charge in a billing period (after its discount), or null for no cap. Default null"),
   })
-  .strict();
+  .strict()
+  .describe("One priced usage metric: billable = max(0, usage − included), priced by `pricing`, then discounted and capped");
+
+/**
+ * ISO 8601 allows any number of fraction digits; past nanoseconds they only pretend to a precision nothing
+ * keeps (timestamptz holds microseconds, JavaScript milliseconds), and two texts of one instant would differ.
+ * The one rule for every instant a caller sends (usage timestamps apply it in their own parser).
+ */
+export const MAX_FRACTION_DIGITS = 9;
+export const hasAtMostNanoseconds = (s: string) => !/[.,]\d{10}/.test(s);
+export const NANOSECONDS_MESSAGE = `must have at most ${MAX_FRACTION_DIGITS} fraction digits`;
+
+const GrantInstant = z.iso.datetime({ offset: true }).refine(hasAtMostNanoseconds, NANOSECONDS_MESSAGE);
 
 export const PrepaidCreditGrant = z
   .object({
-    id: z.string().min(1).max(100),
-    amount: MoneyString,
-    grantedAt: z.iso.datetime({ offset: true }),
-    expiresAt: z.iso.datetime({ offset: true }),
+    id: z.string().min(1).max(100).describe("The grant's id, unique within the terms; documents name the grants they draw on"),
+    amount: MoneyString.describe("The prepaid amount (money in the contract currency) usage and shortfall lines may draw on"),
+    grantedAt: GrantInstant.describe("From when the grant may pay (periods ending after it)"),
+    expiresAt: GrantInstant.describe("Until when (exclusive); grants expiring first are drawn first"),
   })
   .strict()
+  .describe("Prepaid credits: a balance that pays usage and commitment-shortfall lines (not platform fees)")
   .refine((g) => Date.parse(g.expiresAt) > Date.parse(g.grantedAt), {
     message: "expiresAt must be after grantedAt",
     path: ["expiresAt"],
@@ -120,19 +150,55 @@ export const PrepaidCreditGrant = z
 
 export const ContractTerms = z
   .object({
-    platformFee: z.object({ amount: MoneyString }).strict().nullable().optional(),
-    commitment: z
-      .object({ amount: MoneyString, scope: z.enum(["period", "term"]).default("period") })
+    platformFee: z
+      .object({ amount: MoneyString.describe("The fee per billing period (money in the contract currency)") })
       .strict()
       .nullable()
-      .optional(),
-    meters: z.array(Meter).max(200),
-    discountPercent: PercentString.default("0"),
-    cap: Cap.default(null),
-    prepaidCredits: z.array(PrepaidCreditGrant).max(100).default([]),
-    materialityThreshold: MoneyString.nullable().optional(),
-    spikeFactor: FactorString.nullable().optional(),
-    approvalOwner: z.string().min(1).max(200).nullable().optional(),
+      .optional()
+      .describe(
+        "A fixed fee per billing period (e.g. a platform or subscription fee), prorated by each version's share of the period; " +
+          "does not count toward the commitment and is not paid by prepaid credits. Absent or null: none",
+      ),
+    commitment: z
+      .object({
+        amount: MoneyString.describe("The minimum usage charges (money in the contract currency)"),
+        scope: z
+          .enum(["period", "term"])
+          .default("period")
+          .describe("period: a minimum per billing period (prorated by each version's share); term: over the whole term, settled in its last period. Default period"),
+      })
+      .strict()
+      .nullable()
+      .optional()
+      .describe(
+        "A minimum commitment: when the period's rounded usage charges are below it, a commitment_shortfall line bills the exact " +
+          "difference. Platform fees do not count toward it. Absent or null: none",
+      ),
+    meters: z.array(Meter).max(200).describe("The priced usage metrics; usage of a metric without a meter raises unpriced_metric (blocking)"),
+    discountPercent: PercentString.default("0").describe(
+      "Contract-wide discount, in percent, on the sum of usage charges (after meter discounts and caps), before the contract cap. Default 0",
+    ),
+    cap: Cap.default(null).describe("The most all usage charges together may be in a billing period, or null for no cap. Default null"),
+    prepaidCredits: z.array(PrepaidCreditGrant).max(100).default([]).describe("Prepaid credit grants, drawn earliest expiry first. Default none"),
+    materialityThreshold: MoneyString.nullable()
+      .optional()
+      .describe(
+        "A true-up whose |delta| (amount to invoice or credit) is at or above this amount raises a blocking materiality exception: " +
+          "someone approves it before it is issued. Absent or null: no materiality check",
+      ),
+    spikeFactor: FactorString.nullable()
+      .optional()
+      .describe(
+        "A meter whose usage is more than this many times the average of its three prior periods raises a blocking usage_spike " +
+          "exception (e.g. \"3\"). Absent or null: no spike check",
+      ),
+    approvalOwner: z
+      .string()
+      .min(1)
+      .max(200)
+      .nullable()
+      .optional()
+      .describe("Who decides this contract's exceptions (a person or team, e.g. revops-lead): shown as `owner` on each exception"),
   })
   .strict()
   .superRefine((t, ctx) => {

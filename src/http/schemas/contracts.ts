@@ -1,26 +1,50 @@
-// Request and response schemas of the contract routes (DESIGN.md sections 3 and 5).
+// Request and response schemas of the contract routes.
 import { z } from "zod";
 import { ContractTerms, MoneyString } from "../../domain/terms.js";
 import { CalendarDateString, Id, Instant, page } from "./common.js";
 
 // The terms are one named component in the OpenAPI document (ContractTermsInput for requests), not repeated per route.
-if (!z.globalRegistry.has(ContractTerms)) z.globalRegistry.add(ContractTerms, { id: "ContractTerms" });
+if (!z.globalRegistry.has(ContractTerms))
+  z.globalRegistry.add(ContractTerms, {
+    id: "ContractTerms",
+    description:
+      "The commercial terms of a version, a full replacement of the previous version's (not a patch). Requests may leave out " +
+      "every defaulted field (ContractTermsInput); responses show the terms as validated, with the defaults filled in (ContractTerms).",
+  });
 
 const Identifier = z.string().min(1).max(200).regex(/^[^\s,]+$/, "must be non-empty without spaces or commas");
 
 export const CreateContractBody = z
   .object({
-    customerId: Identifier,
-    accountIds: z.array(Identifier).max(100).optional(),
-    name: z.string().min(1).max(200),
-    currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD"),
-    timezone: z.string().min(1).max(64).optional().describe("IANA time zone; default UTC"),
-    billingPeriod: z.enum(["monthly", "quarterly", "annual"]),
+    customerId: Identifier.describe("The customer's id as usage events name it; maps to one active contract at a time"),
+    accountIds: z
+      .array(Identifier)
+      .max(100)
+      .optional()
+      .describe("Other ids whose usage belongs to this contract (subsidiaries, old account names); default none"),
+    name: z.string().min(1).max(200).describe("A name for people, e.g. \"Acme 2026 enterprise\""),
+    currency: z
+      .string()
+      .regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD")
+      .describe("ISO 4217 code; every amount of the contract is in it and lines are rounded to its minor unit (USD 2 decimals, JPY 0)"),
+    timezone: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe("IANA time zone the dates and billing periods are read in (a period starts at local midnight); default UTC"),
+    billingPeriod: z.enum(["monthly", "quarterly", "annual"]).describe("How often a true-up is due; periods are aligned to startDate"),
     startDate: CalendarDateString,
     endDate: CalendarDateString.nullable().optional().describe("Last day covered (inclusive); null or absent for evergreen"),
-    roundingMode: z.enum(["half_up", "half_even"]).optional().describe("Default half_up"),
-    allowTrueDown: z.boolean().optional().describe("Default false: over-billing raises over_billed instead of a credit memo"),
-    signedAt: Instant.optional(),
+    roundingMode: z
+      .enum(["half_up", "half_even"])
+      .optional()
+      .describe("How each line is rounded to the currency's minor unit: half_up (default) or half_even (banker's rounding)"),
+    allowTrueDown: z
+      .boolean()
+      .optional()
+      .describe("Whether over-billing is credited back with a credit memo; default false: it raises a blocking over_billed exception instead"),
+    signedAt: Instant.optional().describe("When the contract was signed; default now"),
     terms: ContractTerms,
   })
   .strict();
@@ -51,7 +75,8 @@ export const ContractVersion = z.object({
   signedAt: z.string(),
   kind: z.string(),
   reason: z.string(),
-  terms: z.unknown().describe("The terms as validated, with defaults filled in"),
+  // Documented as the ContractTerms component (the terms as validated, defaults filled in); not re-validated on the way out.
+  terms: z.unknown().meta({ "x-component": "ContractTerms" }),
 });
 
 export const ContractSummary = z.object({
