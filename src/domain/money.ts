@@ -1,6 +1,6 @@
-// Money and quantities (DESIGN.md section 2): decimal.js only, never JavaScript `number`.
+// Money and quantities (docs/conventions.md): decimal.js only, never JavaScript `number`.
 //
-// decimal.js is configured here, once, for the whole process: 50 significant digits (DESIGN.md asks for at
+// decimal.js is configured here, once, for the whole process: 50 significant digits (the contract asks for at
 // least 34 on fractions) and never exponential notation in toString(), so a Decimal always prints as a
 // plain decimal string. Every domain module imports Decimal from this file so the configuration is applied
 // before any arithmetic.
@@ -87,7 +87,7 @@ function decimalRounding(mode: RoundingMode): Decimal.Rounding {
 }
 
 /**
- * Rounds an amount to the currency's minor unit (DESIGN.md section 2, rating rule 9). `half_up` rounds a tie
+ * Rounds an amount to the currency's minor unit (docs/conventions.md, "Rounding"; docs/rating.md, rule 9). `half_up` rounds a tie
  * away from zero (so a negative line rounds like its positive counterpart); `half_even` to the even digit.
  */
 export function roundMoney(amount: Decimal, currency: string, mode: RoundingMode): Decimal {

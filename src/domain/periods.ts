@@ -1,4 +1,4 @@
-// Billing periods in the contract's IANA timezone (DESIGN.md sections 2 and 3). Pure: Intl only, no clock.
+// Billing periods in the contract's IANA timezone (docs/conventions.md, "Time"). Pure: Intl only, no clock.
 //
 // - The term is [local midnight of startDate, local midnight of the day after endDate), or open-ended when
 //   endDate is null (an evergreen contract).

@@ -1,4 +1,4 @@
-// Usage aggregates for true-ups and previews (DESIGN.md section 4, step 2).
+// Usage aggregates for true-ups and previews (docs/rating.md, rule 2).
 //
 // sumUsage reads whole UTC hours from usage_rollups (kept by ingestion and voids in the same transaction as
 // the events) and only the partial hours at a window's edges from usage_events. A month for one customer

@@ -1,4 +1,4 @@
-// Hand-checked rating cases: every rule of DESIGN.md section 4 and their interactions. Each case states the
+// Hand-checked rating cases: every rule of docs/rating.md and their interactions. Each case states the
 // arithmetic in its name or comment; lines are compared as "kind [metric|grant] amount".
 import { describe, expect, it } from "vitest";
 import type { ContractTermsInput } from "../../src/domain/index.js";
@@ -13,6 +13,8 @@ interface Case {
   action?: "invoice" | "credit_memo" | "none";
   /** "kind:subject" of every exception, in order (default: none). */
   exceptions?: string[];
+  /** Every line's description, in order: the words a customer checks the number with. */
+  descriptions?: string[];
 }
 
 const api = (unitPrice: string, extra: Record<string, unknown> = {}) => perUnit("api", unitPrice, extra);
@@ -70,7 +72,8 @@ const cases: Case[] = [
   { name: "meter discount 10%: 100 − 10 = 90.00", spec: { versions: one({ meters: [api("0.10", { discountPercent: "10" })] }), usage: { api: "1000" } },
     lines: ["usage api 90.00"] },
   { name: "meter cap: 10000 × 0.10 = 1000 capped at 500.00", spec: { versions: one({ meters: [api("0.10", { cap: { amount: "500" } })] }), usage: { api: "10000" } },
-    lines: ["usage api 500.00"] },
+    lines: ["usage api 500.00"],
+    descriptions: ["api: 10,000 used − 0 included = 10,000 billable; 10,000 × 0.1 = 1,000.00; meter cap 500.00: −500.00 (v1, Jan 1–Jan 31, 2026)"] },
   { name: "meter discount before meter cap: 1000 − 20% = 800, cap 700 → 700.00 (cap first would give 560)",
     spec: { versions: one({ meters: [api("1", { discountPercent: "20", cap: { amount: "700" } })] }), usage: { api: "1000" } },
     lines: ["usage api 700.00"] },
@@ -79,7 +82,12 @@ const cases: Case[] = [
     lines: ["usage api 100.00", "usage storage 200.00", "contract_discount -30.00"], total: "270.00" },
   { name: "contract cap binds after the contract discount: 1000 − 100 = 900, cap 800 → −100.00",
     spec: { versions: one({ discountPercent: "10", cap: { amount: "800" }, meters: [api("1")] }), usage: { api: "1000" } },
-    lines: ["usage api 1000.00", "contract_discount -100.00", "contract_cap -100.00"], total: "800.00" },
+    lines: ["usage api 1000.00", "contract_discount -100.00", "contract_cap -100.00"], total: "800.00",
+    descriptions: [
+      "api: 1,000 used − 0 included = 1,000 billable; 1,000 × 1 = 1,000.00 (v1, Jan 1–Jan 31, 2026)",
+      "Contract discount 10% of usage charges 1,000.00 (v1, Jan 1–Jan 31, 2026)",
+      "Contract cap 800.00 on usage charges 900.00: −100.00 (v1, Jan 1–Jan 31, 2026)",
+    ] },
   { name: "contract cap that would bind before the discount but not after: 1000 − 20% = 800 < cap 850",
     spec: { versions: one({ discountPercent: "20", cap: { amount: "850" }, meters: [api("1")] }), usage: { api: "1000" } },
     lines: ["usage api 1000.00", "contract_discount -200.00"], total: "800.00" },
@@ -96,13 +104,38 @@ const cases: Case[] = [
       // segment 1: 1000 × 0.10 + 500 × 0.05 = 125; segment 2: 2100 × 0.20 + 900 × 0.10 = 510
       usage: [{ api: "1500" }, { api: "3000" }],
     },
-    lines: ["platform_fee 1000.00", "usage api 125.00", "platform_fee 2100.00", "usage api 510.00"], total: "3735.00" },
+    lines: ["platform_fee 1000.00", "usage api 125.00", "platform_fee 2100.00", "usage api 510.00"], total: "3735.00",
+    descriptions: [
+      "Platform fee 3,100.00 × 10 of 31 days (v1, Jan 1–Jan 10, 2026)",
+      "api: 1,500 used − 0 included = 1,500 billable; graduated (tier bounds and flat fees × 10 of 31 days): tier 1 1,000 × 0.1 + tier 2 500 × 0.05 = 125.00 (v1, Jan 1–Jan 10, 2026)",
+      "Platform fee 3,100.00 × 21 of 31 days (v2, Jan 11–Jan 31, 2026)",
+      "api: 3,000 used − 0 included = 3,000 billable; graduated (tier bounds and flat fees × 21 of 31 days): tier 1 2,100 × 0.2 + tier 2 900 × 0.1 = 510.00 (v2, Jan 11–Jan 31, 2026)",
+    ] },
   { name: "included units prorated by segment: (1200 − 1000) × 0.10 = 20.00 and max(0, 2000 − 2100) = 0",
     spec: { versions: [{ terms: { meters: [api("0.10", { included: "3100" })] } }, { from: JAN11, terms: { meters: [api("0.10", { included: "3100" })] } }], usage: [{ api: "1200" }, { api: "2000" }] },
-    lines: ["usage api 20.00", "usage api 0.00"], total: "20.00" },
+    lines: ["usage api 20.00", "usage api 0.00"], total: "20.00",
+    descriptions: [
+      "api: 1,200 used − 1,000 included (3,100 × 10 of 31 days) = 200 billable; 200 × 0.1 = 20.00 (v1, Jan 1–Jan 10, 2026)",
+      "api: 2,000 used − 2,100 included (3,100 × 21 of 31 days) = 0 billable; 0 × 0.1 = 0.00 (v2, Jan 11–Jan 31, 2026)",
+    ] },
   { name: "prorated platform fee, each segment rounded: 100/31 = 3.2258 → 3.23, 3000/31 = 96.774 → 96.77",
     spec: { versions: [{ terms: { platformFee: { amount: "100.00" }, meters: [] } }, { from: "2026-01-02T00:00:00Z", terms: { platformFee: { amount: "100.00" }, meters: [] } }] },
-    lines: ["platform_fee 3.23", "platform_fee 96.77"], total: "100.00" },
+    lines: ["platform_fee 3.23", "platform_fee 96.77"], total: "100.00",
+    descriptions: ["Platform fee 100.00 × 1 of 31 days (v1, Jan 1, 2026)", "Platform fee 100.00 × 30 of 31 days (v2, Jan 2–Jan 31, 2026)"] },
+  { name: "a mid-day amendment in a DST month (Europe/Paris, March = 743 hours): 100 × 228/743 = 30.69, 100 × 515/743 = 69.31",
+    spec: {
+      contract: { timezone: "Europe/Paris", startDate: "2026-03-01" },
+      versions: [
+        { from: "2026-02-28T23:00:00Z", terms: { platformFee: { amount: "100.00" }, meters: [] } },
+        { from: "2026-03-10T11:00:00Z", terms: { platformFee: { amount: "100.00" }, meters: [] } },
+      ],
+      period: "2026-03-05T00:00:00Z",
+    },
+    lines: ["platform_fee 30.69", "platform_fee 69.31"], total: "100.00",
+    descriptions: [
+      "Platform fee 100.00 × 228 of 743 hours (v1, Mar 1, 2026 00:00 to Mar 10, 2026 12:00)",
+      "Platform fee 100.00 × 515 of 743 hours (v2, Mar 10, 2026 12:00 to Apr 1, 2026 00:00)",
+    ] },
 
   // ---- rule 8: commitment
   { name: "commitment met exactly: no shortfall", spec: { versions: one({ commitment: { amount: "1000" }, meters: [api("0.10")] }), usage: { api: "10000" } },
@@ -113,6 +146,22 @@ const cases: Case[] = [
   { name: "commitment prorated by segment: 3100 × 10/31 = 1000.00 (v2 has none)",
     spec: { versions: [{ terms: { commitment: { amount: "3100" }, meters: [api("1")] } }, { from: JAN11, terms: { meters: [api("1")] } }], usage: [{}, {}] },
     lines: ["usage api 0.00", "usage api 0.00", "commitment_shortfall 1000.00"], total: "1000.00" },
+  { name: "commitment across an amendment, by its parts: 20000 × 40/90 + 30000 × 50/90 = 25555.56 − usage 18000 = 7555.56",
+    spec: {
+      contract: { billingPeriod: "quarterly" },
+      versions: [
+        { terms: { commitment: { amount: "20000.00" }, meters: [api("1")] } },
+        { from: "2026-02-10T00:00:00Z", terms: { commitment: { amount: "30000.00" }, meters: [api("1")] } },
+      ],
+      usage: [{ api: "8000" }, { api: "10000" }],
+    },
+    lines: ["usage api 8000.00", "usage api 10000.00", "commitment_shortfall 7555.56"], total: "25555.56",
+    descriptions: [
+      "api: 8,000 used − 0 included = 8,000 billable; 8,000 × 1 = 8,000.00 (v1, Jan 1–Feb 9, 2026)",
+      "api: 10,000 used − 0 included = 10,000 billable; 10,000 × 1 = 10,000.00 (v2, Feb 10–Mar 31, 2026)",
+      "Minimum commitment 25,555.555555… = 20,000.00 × 40 of 90 days (v1, Jan 1–Feb 9, 2026) + 30,000.00 × 50 of 90 days (v2, Feb 10–Mar 31, 2026); " +
+        "usage charges 18,000.00 (platform fees do not count); shortfall 7,555.555555…",
+    ] },
   { name: "commitment compared with charges after the contract discount: 1000 − 900 = 100.00",
     spec: { versions: one({ discountPercent: "10", commitment: { amount: "1000" }, meters: [api("1")] }), usage: { api: "1000" } },
     lines: ["usage api 1000.00", "contract_discount -100.00", "commitment_shortfall 100.00"], total: "1000.00" },
@@ -129,7 +178,11 @@ const cases: Case[] = [
     lines: ["platform_fee 500.00", "usage api 300.00", "credit_applied g1 -300.00"], total: "500.00", delta: "500.00", action: "invoice" },
   { name: "credit limited by the available balance the caller computed",
     spec: { versions: one({ meters: [api("1")], prepaidCredits: [grant("g1", "1000")] }), usage: { api: "300" }, creditBalances: [{ grantId: "g1", available: "100" }] },
-    lines: ["usage api 300.00", "credit_applied g1 -100.00"], total: "200.00" },
+    lines: ["usage api 300.00", "credit_applied g1 -100.00"], total: "200.00",
+    descriptions: [
+      "api: 300 used − 0 included = 300 billable; 300 × 1 = 300.00 (v1, Jan 1–Jan 31, 2026)",
+      "Prepaid credit g1 (expires 2027-01-01T00:00:00.000Z): 100.00 available, 100.00 applied, 0.00 left",
+    ] },
   { name: "two grants: earliest expiry first",
     spec: { versions: one({ meters: [api("1")], prepaidCredits: [grant("g-late", "1000"), grant("g-early", "100", "2026-06-01T00:00:00Z")] }), usage: { api: "300" } },
     lines: ["usage api 300.00", "credit_applied g-early -100.00", "credit_applied g-late -200.00"], total: "0.00" },
@@ -284,6 +337,7 @@ describe("rating table", () => {
     if (c.total) expect(r.total).toBe(c.total);
     if (c.delta) expect(r.delta).toBe(c.delta);
     if (c.action) expect(r.action).toBe(c.action);
+    if (c.descriptions) expect(r.lines.map((l) => l.description)).toEqual(c.descriptions);
     expect(r.exceptions.map((e) => `${e.kind}:${e.subject}`)).toEqual(c.exceptions ?? []);
     expect(r.exceptions.every((e) => e.blocking)).toBe(true);
   });

@@ -1,8 +1,9 @@
-// DESIGN.md section 4: the worked examples that must hold, figure for figure.
+// The worked examples that must hold, figure for figure (docs/rating.md, "Worked examples"), and the words a
+// customer reads on each line.
 import { describe, expect, it } from "vitest";
 import { lineSummary, perUnit, rate } from "./fixtures.js";
 
-describe("DESIGN.md section 4 worked examples", () => {
+describe("worked examples", () => {
   it("annual period: platform fee billed externally, 400,000 overage calls at $0.08 → delta 32,000.00, invoice", () => {
     const r = rate({
       contract: { billingPeriod: "annual", endDate: "2026-12-31" },
@@ -16,6 +17,10 @@ describe("DESIGN.md section 4 worked examples", () => {
     expect(lineSummary(r)).toEqual(["platform_fee 120000.00", "usage api_calls 32000.00"]);
     const usage = r.lines[1];
     expect(usage).toMatchObject({ usage: "1400000", included: "1000000", billable: "400000", unitPrice: "0.08", fraction: "1" });
+    expect(r.lines.map((l) => l.description)).toEqual([
+      "Platform fee 120,000.00 (v1, Jan 1–Dec 31, 2026)",
+      "api_calls: 1,400,000 used − 1,000,000 included = 400,000 billable; 400,000 × 0.08 = 32,000.00 (v1, Jan 1–Dec 31, 2026)",
+    ]);
     expect(r.total).toBe("152000.00");
     expect(r.alreadyBilled).toBe("120000.00");
     expect(r.delta).toBe("32000.00");
@@ -32,6 +37,7 @@ describe("DESIGN.md section 4 worked examples", () => {
     expect(r.period).toEqual({ start: "2026-01-01T00:00:00.000Z", end: "2026-04-01T00:00:00.000Z" });
     expect(lineSummary(r)).toEqual(["usage api_calls 18000.00", "commitment_shortfall 2000.00"]);
     expect(r.lines[1]).toMatchObject({ segment: null, commitment: "20000", usageCharges: "18000", scope: "period" });
+    expect(r.lines[1]!.description).toBe("Minimum commitment 20,000.00; usage charges 18,000.00 (platform fees do not count); shortfall 2,000.00");
     expect(r.total).toBe("20000.00");
     expect(r.action).toBe("invoice");
   });
@@ -46,7 +52,13 @@ describe("DESIGN.md section 4 worked examples", () => {
       expect(r.total).toBe("0.00");
       expect(r.delta).toBe("0.00");
       expect(r.action).toBe("invoice");
-      expect(r.creditsApplied).toEqual([{ grantId: "grant-2026", amount: "8000.00" }]);
+      // The remaining balance 112,000.00 after issue, on the document itself.
+      expect(r.creditsApplied).toEqual([{ grantId: "grant-2026", amount: "8000.00", balanceAfter: "112000.00" }]);
+      expect(r.lines[1]).toMatchObject({
+        available: "120000.00",
+        balanceAfter: "112000.00",
+        description: "Prepaid credit grant-2026 (expires 2027-01-01T00:00:00.000Z): 120,000.00 available, 8,000.00 applied, 112,000.00 left",
+      });
     });
 
     it("balance 112,000.00 after issue: February sees 112,000.00 available", () => {
@@ -71,7 +83,8 @@ describe("DESIGN.md section 4 worked examples", () => {
       expect(r.total).toBe("0.00");
       expect(r.delta).toBe("0.00");
       expect(r.action).toBe("invoice");
-      expect(r.creditsApplied).toEqual([{ grantId: "grant-2026", amount: "9200.00" }]);
+      // The balance excludes January's own earlier use (superseded): 120,000.00 − 9,200.00.
+      expect(r.creditsApplied).toEqual([{ grantId: "grant-2026", amount: "9200.00", balanceAfter: "110800.00" }]);
     });
 
     it("balance 110,800.00 after that issue; re-running January unchanged → action none", () => {

@@ -1,4 +1,4 @@
-// Exceptions the engine raises (DESIGN.md section 5). All of them are blocking: money does not move until a
+// Exceptions the engine raises (docs/rating.md, "Exceptions"). All of them are blocking: money does not move until a
 // human approves. `subject` is a stable key within a calculation so that a re-run raises "the same"
 // exception (a metric, a version number, a window); "" when the exception is about the whole period.
 import type { RatingException } from "./types.js";

@@ -1,4 +1,4 @@
-// inputsHash (DESIGN.md section 5): sha256 (hex) of the canonical JSON of the normalized rating input and the
+// inputsHash (docs/rating.md: issuing refuses a preview whose inputs changed): sha256 (hex) of the canonical JSON of the normalized rating input and the
 // engine version. Normalization keeps exactly what the result depends on, in one spelling:
 // instants as UTC ISO strings with milliseconds, decimals in plain notation without trailing zeros, usage
 // restricted to the windows the engine reads with duplicates added up and zero sums dropped, issued periods

@@ -1,4 +1,4 @@
-// Pricing models (DESIGN.md section 3, rating rule 4) as small pure functions chosen by a factory.
+// Pricing models (docs/rating.md, rule 4) as small pure functions chosen by a factory.
 // Each takes the billable units of one meter in one segment and the segment's fraction of the period, and
 // returns the gross charge (unrounded) with what a customer needs to check it.
 //

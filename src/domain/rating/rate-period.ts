@@ -1,7 +1,7 @@
-// The rating order (DESIGN.md section 4), rule by rule, for one contract and one billing period [start, end).
+// The rating order (docs/rating.md), rule by rule, for one contract and one billing period [start, end).
 // Pure: no I/O, no clock. Every amount is a Decimal (50 significant digits) until rule 9 rounds the lines.
 //
-// Where DESIGN.md is silent, this engine decides (and the tests pin down):
+// Where the contract is silent, this engine decides (and the tests pin down; docs/rating.md lists these too):
 //  - Segments: the version in force at an instant is the one with the latest effectiveFrom at or before it;
 //    of two versions sharing an effectiveFrom the higher version number wins (and amendment_conflict is raised).
 //    A part of the period before the first version is a segment with version null (missing_terms, not rated).
@@ -24,6 +24,9 @@
 //  - materiality uses the version in force at the period's end and is not raised when delta is 0.
 //  - amendment_conflict only for what affects this period: a shared effectiveFrom in force during it, or a
 //    version strictly inside an issued period that overlaps it.
+//  - Descriptions (describe.ts) state proration in whole time units ("× 10 of 31 days"), a commitment across
+//    segments by its parts, and a credit with the balance it leaves (also `balanceAfter`, on the line and in
+//    creditsApplied); figures are never rounded for display.
 import {
   Decimal,
   HUNDRED,
@@ -37,6 +40,7 @@ import {
   truncateMoney,
 } from "../money.js";
 import { formatInstant } from "../periods.js";
+import { moneyText, percentText, quantityText, shareText, spanText, timesShare } from "./describe.js";
 import * as exceptions from "./exceptions.js";
 import { inputsHashOfPlan } from "./hash.js";
 import {
@@ -175,28 +179,46 @@ function tierRows(price: PriceResult): TierExplanation[] | undefined {
   }));
 }
 
-function priceText(price: PriceResult, billable: Decimal): string {
+/** How a line's words are written: the contract's currency and timezone, and the nominal period length. */
+interface Wording {
+  currency: string;
+  timezone: string;
+  nominalMs: number;
+}
+
+const qt = quantityText;
+
+function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null): string {
+  const m = (d: Decimal) => moneyText(d, w.currency);
+  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4).
+  const scaled = share === null ? "" : ` (tier bounds and flat fees × ${share})`;
   switch (price.model) {
     case "per_unit":
-      return `${q(billable)} × ${q(price.unitPrice ?? ZERO)}`;
+      return `${qt(billable)} × ${qt(price.unitPrice ?? ZERO)}`;
     case "graduated": {
       const used = (price.tiers ?? []).filter((t) => !t.units.isZero());
       if (used.length === 0) return "0 (graduated)";
-      return `graduated: ${used.map((t) => `tier ${t.tier} ${q(t.units)} × ${q(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${q(t.flatFee)}`}`).join(" + ")}`;
+      return `graduated${scaled}: ${used.map((t) => `tier ${t.tier} ${qt(t.units)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`).join(" + ")}`;
     }
     case "volume": {
       const t = (price.tiers ?? []).find((r) => !r.units.isZero());
       if (!t) return "0 (volume)";
-      const bound = t.upTo === null ? `above ${q(t.from)}` : `up to ${q(t.upTo)}`;
-      return `volume tier ${t.tier} (${bound}): ${q(billable)} × ${q(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${q(t.flatFee)}`}`;
+      const bound = t.upTo === null ? `above ${qt(t.from)}` : `up to ${qt(t.upTo)}`;
+      return `volume tier ${t.tier} (${bound})${scaled}: ${qt(billable)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`;
     }
     case "package":
-      return `${q(price.packages ?? ZERO)} package(s) of ${q(price.packageSize ?? ZERO)} × ${q(price.packagePrice ?? ZERO)}`;
+      return `${qt(price.packages ?? ZERO)} package(s) of ${qt(price.packageSize ?? ZERO)} × ${m(price.packagePrice ?? ZERO)}`;
   }
 }
 
-function segmentText(s: SegmentSpan): string {
-  return `version ${s.version?.version ?? "-"}, ${formatInstant(s.fromMs)} to ${formatInstant(s.toMs)}, fraction ${q(s.fraction)}`;
+/** The segment's share of the nominal period in whole time units ("10 of 31 days"), null for the whole period. */
+function segmentShare(s: SegmentSpan, w: Wording): string | null {
+  return shareText(s.toMs - s.fromMs, w.nominalMs, s.fraction);
+}
+
+/** "v1, Jan 1–Feb 9, 2026": the version and the segment's local dates (the share is stated where it prorates). */
+function segmentText(s: SegmentSpan, w: Wording): string {
+  return `v${s.version?.version ?? "-"}, ${spanText(s.fromMs, s.toMs, w.timezone)}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -219,7 +241,7 @@ function creditsDiffer(applied: readonly CreditAmount[], previous: RatingInput["
   return false;
 }
 
-/** Rates one billing period of a contract: DESIGN.md section 4, rules 1 to 11, in that order. */
+/** Rates one billing period of a contract: docs/rating.md, rules 1 to 11. */
 export function ratePeriod(input: RatingInput): RatingResult {
   const plan = planRating(input);
   const { contract } = input;
@@ -229,6 +251,8 @@ export function ratePeriod(input: RatingInput): RatingResult {
   const usage = indexUsage(input.usage, plan);
   const found: RatingException[] = [];
   const periodRef = { start: formatInstant(span.startMs), end: formatInstant(span.endMs) };
+  const wording: Wording = { currency, timezone: contract.timezone, nominalMs: span.nominalEndMs - span.startMs };
+  const money = (d: Decimal) => moneyText(d, currency);
 
   // Rule 1 — Segments (computed by planRating: split at every effectiveFrom inside the period, fraction of the
   // nominal period length). A part of the period with no version in force → missing_terms, not rated.
@@ -282,6 +306,8 @@ export function ratePeriod(input: RatingInput): RatingResult {
     if (version === null) continue;
     const seg = lineSegment(s);
     const fraction = q(s.fraction);
+    const share = segmentShare(s, wording);
+    const where = segmentText(s, wording);
 
     // Rule 7 — Fixed fees: platformFee.amount × fraction per segment.
     if (version.terms.platformFee !== null) {
@@ -290,18 +316,22 @@ export function ratePeriod(input: RatingInput): RatingResult {
         exact: fee,
         line: {
           kind: "platform_fee", segment: seg, usage: null, included: null, billable: null, fraction,
-          description: `Platform fee ${q(version.terms.platformFee)} × ${fraction} (${segmentText(s)})`,
+          description: `Platform fee ${timesShare(money(version.terms.platformFee), share)} (${where})`,
         },
       });
     }
 
     for (const m of c.meters) {
+      // Included units are per period: a segment includes its share of them (rule 3).
+      const included =
+        share === null || m.meter.included.isZero() ? `${qt(m.included)} included` : `${qt(m.included)} included (${qt(m.meter.included)} × ${share})`;
       const parts = [
-        `${m.meter.metric}: ${q(m.usage)} used − ${q(m.included)} included = ${q(m.billable)} billable`,
-        `${priceText(m.price, m.billable)} = ${q(m.gross)}`,
+        `${m.meter.metric}: ${qt(m.usage)} used − ${included} = ${qt(m.billable)} billable`,
+        `${priceText(m.price, m.billable, wording, share)} = ${money(m.gross)}`,
       ];
-      if (!m.discount.isZero()) parts.push(`meter discount ${q(m.meter.discountPercent)}% −${q(m.discount)}`);
-      if (!m.capped.isZero()) parts.push(`meter cap ${q(m.capScaled ?? ZERO)} −${q(m.capped)}`);
+      if (!m.discount.isZero()) parts.push(`meter discount ${percentText(m.meter.discountPercent)} −${money(m.discount)}`);
+      if (!m.capped.isZero())
+        parts.push(`meter cap ${share === null ? "" : `${timesShare(money(m.meter.cap ?? ZERO), share)} = `}${money(m.capScaled ?? ZERO)}: −${money(m.capped)}`);
       const line: Draft["line"] = {
         kind: "usage",
         metric: m.meter.metric,
@@ -315,7 +345,7 @@ export function ratePeriod(input: RatingInput): RatingResult {
         discount: q(m.discount),
         capped: q(m.capped),
         discountPercent: q(m.meter.discountPercent),
-        description: `${parts.join("; ")} (${segmentText(s)})`,
+        description: `${parts.join("; ")} (${where})`,
       };
       if (m.meter.unit !== undefined) line.unit = m.meter.unit;
       if (m.price.unitPrice !== undefined) line.unitPrice = q(m.price.unitPrice);
@@ -334,7 +364,7 @@ export function ratePeriod(input: RatingInput): RatingResult {
         line: {
           kind: "contract_discount", segment: seg, usage: null, included: null, billable: null, fraction,
           discountPercent: q(version.terms.discountPercent), base: q(c.meterTotal),
-          description: `Contract discount ${q(version.terms.discountPercent)}% of usage charges ${q(c.meterTotal)} (${segmentText(s)})`,
+          description: `Contract discount ${percentText(version.terms.discountPercent)} of usage charges ${money(c.meterTotal)} (${where})`,
         },
       });
     }
@@ -345,7 +375,9 @@ export function ratePeriod(input: RatingInput): RatingResult {
         line: {
           kind: "contract_cap", segment: seg, usage: null, included: null, billable: null, fraction,
           cap: q(c.contractCapScaled ?? ZERO), base: q(base),
-          description: `Contract cap ${q(version.terms.cap ?? ZERO)} × ${fraction} = ${q(c.contractCapScaled ?? ZERO)} on usage charges ${q(base)} (${segmentText(s)})`,
+          description:
+            `Contract cap ${share === null ? "" : `${timesShare(money(version.terms.cap ?? ZERO), share)} = `}${money(c.contractCapScaled ?? ZERO)} ` +
+            `on usage charges ${money(base)}: −${money(c.contractCapped)} (${where})`,
         },
       });
     }
@@ -355,22 +387,34 @@ export function ratePeriod(input: RatingInput): RatingResult {
   // usage charges after rules 5–6 (platform fees do not count) → one commitment_shortfall line.
   let periodCommitment = ZERO;
   let commitmentFraction = ZERO;
+  const commitmentParts: Array<{ s: SegmentSpan; amount: Decimal; part: Decimal }> = [];
   for (const s of segments) {
     const c = s.version?.terms.commitment;
     if (c && c.scope === "period") {
-      periodCommitment = periodCommitment.plus(c.amount.times(s.fraction));
+      const part = c.amount.times(s.fraction);
+      periodCommitment = periodCommitment.plus(part);
       commitmentFraction = commitmentFraction.plus(s.fraction);
+      commitmentParts.push({ s, amount: c.amount, part });
     }
   }
   if (periodCommitment.greaterThan(charges.usageCharges)) {
     const shortfall = periodCommitment.minus(charges.usageCharges);
+    // By its parts when prorated: "minimum 20,000.00 = 20,000.00 × 40 of 90 days (v1, Jan 1–Feb 9, 2026) + …".
+    const only = commitmentParts.length === 1 ? commitmentParts[0] : undefined;
+    const byParts =
+      only !== undefined && segmentShare(only.s, wording) === null
+        ? ""
+        : ` = ${commitmentParts.map((p) => `${timesShare(money(p.amount), segmentShare(p.s, wording))} (${segmentText(p.s, wording)})`).join(" + ")}`;
     drafts.push({
       exact: shortfall,
       line: {
         kind: "commitment_shortfall", segment: null, usage: null, included: null, billable: null,
         fraction: q(commitmentFraction), scope: "period",
         commitment: q(periodCommitment), usageCharges: q(charges.usageCharges),
-        description: `Period commitment ${q(periodCommitment)} − usage charges ${q(charges.usageCharges)} = shortfall ${q(shortfall)}`,
+        commitmentParts: commitmentParts.map((p) => ({ segment: lineSegment(p.s), amount: q(p.amount), fraction: q(p.s.fraction), commitment: q(p.part) })),
+        description:
+          `Minimum commitment ${money(periodCommitment)}${byParts}; usage charges ${money(charges.usageCharges)} ` +
+          `(platform fees do not count); shortfall ${money(shortfall)}`,
       },
     });
   }
@@ -392,8 +436,8 @@ export function ratePeriod(input: RatingInput): RatingResult {
           scope: "term", commitment: q(termCommitment.amount), usageCharges: q(termCharges),
           periods: perPeriod.map((p) => ({ start: formatInstant(p.span.startMs), end: formatInstant(p.span.endMs), usageCharges: q(p.usageCharges) })),
           description:
-            `Term commitment ${q(termCommitment.amount)} − usage charges of the term's ${perPeriod.length} period(s) ` +
-            `${q(termCharges)} = shortfall ${q(shortfall)}`,
+            `Minimum term commitment ${money(termCommitment.amount)}; usage charges of the term's ${perPeriod.length} period(s) ` +
+            `${spanText(perPeriod[0]?.span.startMs ?? span.startMs, span.endMs, contract.timezone)} ${money(termCharges)} (platform fees do not count); shortfall ${money(shortfall)}`,
         },
       });
     }
@@ -436,13 +480,17 @@ export function ratePeriod(input: RatingInput): RatingResult {
     const applied = min(remaining, available);
     if (applied.isZero()) continue;
     remaining = remaining.minus(applied);
-    creditsApplied.push({ grantId: g.id, amount: formatMoney(applied, currency) });
+    // The grant's balance once this period's use is recorded (what the next period sees as available).
+    const balanceAfter = formatMoney(available.minus(applied), currency);
+    creditsApplied.push({ grantId: g.id, amount: formatMoney(applied, currency), balanceAfter });
     lines.push({
       kind: "credit_applied", segment: null, usage: null, included: null, billable: null, fraction: null,
-      grantId: g.id, available: formatMoney(available, currency), expiresAt: g.expiresAt,
+      grantId: g.id, available: formatMoney(available, currency), balanceAfter, expiresAt: g.expiresAt,
       unroundedAmount: q(applied.negated()),
       amount: formatMoney(applied.negated(), currency),
-      description: `Prepaid credit ${g.id} (expires ${g.expiresAt}): ${formatMoney(available, currency)} available, ${formatMoney(applied, currency)} applied`,
+      description:
+        `Prepaid credit ${g.id} (expires ${g.expiresAt}): ${money(available)} available, ${money(applied)} applied, ` +
+        `${money(available.minus(applied))} left`,
     });
   }
 

@@ -60,6 +60,8 @@ export interface CreditBalance {
 export interface CreditAmount {
   grantId: string;
   amount: string;
+  /** The grant's balance once this use is recorded (results only; absent in inputs and older documents). */
+  balanceAfter?: string;
 }
 
 export interface RatingInput {
@@ -155,9 +157,12 @@ export interface Line {
   scope?: "period" | "term";
   /** commitment_shortfall of a term commitment: each period's usage charges. */
   periods?: Array<{ start: string; end: string; usageCharges: string }>;
-  /** credit_applied: the grant, its available balance before this period's use, its expiry. */
+  /** period commitment_shortfall: the commitment of each segment, amount × fraction (what the sum is made of). */
+  commitmentParts?: Array<{ segment: LineSegment; amount: string; fraction: string; commitment: string }>;
+  /** credit_applied: the grant, its available balance before this period's use, the balance after it, its expiry. */
   grantId?: string;
   available?: string;
+  balanceAfter?: string;
   expiresAt?: string;
   /** The line's amount before rounding (full precision). */
   unroundedAmount: string;

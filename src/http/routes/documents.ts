@@ -4,8 +4,11 @@ import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
 import { documentBackupCsv, getDocument, listDocuments } from "../../services/documents.js";
-import { Id, IdParams, Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
+import { Id, IdParams, Pagination, decodeCursor, pageOf } from "../schemas/common.js";
+import { READ, READ_ONE, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
 import { Document, DocumentPage, documentExample } from "../schemas/true-ups.js";
+
+const documentNotFound = notFoundIn("document", documentExample.id);
 
 export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.get(
@@ -13,10 +16,14 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "reader" },
       schema: {
+        operationId: "listDocuments",
         tags: ["documents"],
         summary: "List issued documents, oldest first",
         querystring: Pagination.extend({ contractId: Id.optional(), kind: z.enum(["invoice", "credit_memo"]).optional() }).strict(),
-        response: { 200: DocumentPage, ...problemResponses },
+        response: {
+          200: DocumentPage.meta({ description: "One page of invoices and credit memos", examples: [{ data: [documentExample], nextCursor: null }] }),
+          ...problems(READ, { 400: invalid([{ path: "querystring.contractId", message: "must be a UUID" }], "the request querystring is not valid") }),
+        },
       },
     },
     async (request) => {
@@ -30,7 +37,16 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     "/documents/:id",
     {
       config: { role: "reader" },
-      schema: { tags: ["documents"], summary: "One document with its lines", params: IdParams, response: { 200: Document.meta({ examples: [documentExample] }), ...problemResponses } },
+      schema: {
+        operationId: "getDocument",
+        tags: ["documents"],
+        summary: "One document with its lines",
+        params: IdParams,
+        response: {
+          200: Document.meta({ description: "The document with its lines", examples: [documentExample] }),
+          ...problems(READ_ONE, { 400: invalid([{ path: "params.id", message: "must be a UUID" }], "the request params is not valid"), 404: documentNotFound }),
+        },
+      },
     },
     async (request) => getDocument(db, request.params.id),
   );
@@ -40,18 +56,30 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "reader" },
       schema: {
+        operationId: "getDocumentBackup",
         tags: ["documents"],
         summary: "The customer-facing backup of a document as CSV",
         description:
-          "One row per line: segment, version, fraction, usage, included, billable, pricing model, rate or tiers, gross, discount, " +
-          "capped, amount; then subtotal, already billed and the amount due or credited. Cells a spreadsheet would run as formulas are defused.",
+          "Opens with the customer, the contract, the document number and the period as inclusive dates in the contract's timezone " +
+          "(`2026-01-01 to 2026-03-31` for [2026-01-01, 2026-04-01)). Then one row per line, the columns named as the document's JSON " +
+          "names them (`lineNo`, `kind`, `metric`, `segment.from`, `segment.to`, `usage`, `included`, `billable`, `pricingModel`, " +
+          "`unitPrice`, `tiers`, `packageSize`, `packagePrice`, `gross`, `discount`, `amount`, `description`), and the totals: " +
+          "`subtotal`, one `alreadyBilled` row per earlier document or external billing citing its number or reference, and `amount` " +
+          "(due or credited). `?detail=full` adds the engine's internals: `segment.version`, `fraction`, `capped`, `unroundedAmount`. " +
+          "Cells a spreadsheet would run as formulas are defused.",
         params: IdParams,
+        querystring: z
+          .object({ detail: z.enum(["customer", "full"]).default("customer").describe("`full` adds the engine's internal columns") })
+          .strict(),
         produces: ["text/csv"],
-        response: { 200: z.string().describe("text/csv"), ...problemResponses },
+        response: {
+          200: z.string().meta({ description: "The backup as text/csv (UTF-8), sent as an attachment named after the document number" }),
+          ...problems(READ_ONE, { 400: invalid([{ path: "params.id", message: "must be a UUID" }], "the request params is not valid"), 404: documentNotFound }),
+        },
       },
     },
     async (request, reply) => {
-      const { filename, csv } = await documentBackupCsv(db, request.params.id);
+      const { filename, csv } = await documentBackupCsv(db, request.params.id, request.query.detail);
       return reply.type("text/csv; charset=utf-8").header("Content-Disposition", `attachment; filename="${filename}"`).send(csv);
     },
   );

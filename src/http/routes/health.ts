@@ -2,21 +2,41 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Database } from "../../db/client.js";
-import { Problem } from "../schemas/common.js";
+import { problems } from "../schemas/problem-responses.js";
 
 export const healthRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
+  // Whoever opens the bare address in a browser lands on the API's documentation (public, not part of the API).
+  app.get("/", { schema: { hide: true } }, async (_request, reply) => reply.redirect("/docs", 302));
   app.get(
     "/health",
-    { schema: { tags: ["health"], summary: "The process is up", response: { 200: z.object({ status: z.literal("ok") }) } } },
+    {
+      schema: {
+        operationId: "getHealth",
+        tags: ["health"],
+        summary: "The process is up",
+        description: "Public (no key), not rate limited: for liveness probes.",
+        response: { 200: z.object({ status: z.literal("ok") }).meta({ description: "The process is up", examples: [{ status: "ok" }] }) },
+      },
+    },
     async () => ({ status: "ok" as const }),
   );
   app.get(
     "/ready",
     {
       schema: {
+        operationId: "getReadiness",
         tags: ["health"],
         summary: "The database is reachable",
-        response: { 200: z.object({ status: z.literal("ready") }), 503: Problem },
+        description: "Public (no key), not rate limited: for readiness probes.",
+        response: {
+          200: z.object({ status: z.literal("ready") }).meta({ description: "The database answers", examples: [{ status: "ready" }] }),
+          ...problems([503], {
+            503: {
+              description: "`unavailable`: the database is unreachable; retry after `Retry-After` seconds",
+              examples: [{ summary: "Database unreachable", code: "unavailable", detail: "the database is unreachable" }],
+            },
+          }),
+        },
       },
     },
     async (_request, reply) => {

@@ -1,0 +1,106 @@
+// The words of a line's `description`: what a customer reads to check the number (docs/rating.md,
+// "Explanations"). Pure: dates are read in the contract's timezone, never from a clock.
+//
+// Decisions:
+//  - Figures are never rounded for display: money shows at least the currency's decimals ("20,000.00"), more
+//    when the exact value has them. A value with more than 6 decimals (a prorated bound, 1,000 × 50/90 =
+//    555.5555…) shows its first 6, truncated, and "…": every digit shown is a true digit, and the line's
+//    fields (`included`, `tiers`, `gross`, `unroundedAmount`) carry the exact value. Digits are grouped by
+//    thousands for reading; the JSON fields keep plain decimal strings.
+//  - A segment is named by its inclusive local dates ("Jan 1–Feb 9, 2026") when it starts and ends at local
+//    midnights, else by its local start and (exclusive) end times ("Jan 10, 2026 12:00 to Feb 1, 2026 00:00").
+//  - Proration is stated in whole time units, the largest unit that measures both the segment and the nominal
+//    period exactly: "10 of 31 days", else hours (a DST month is 743 or 745 hours, a mid-day amendment),
+//    minutes or seconds — the same ratio as `fraction`, which is computed in seconds. A segment covering the
+//    whole nominal period says nothing about proration.
+import { type Decimal, formatDecimal, minorUnits } from "../money.js";
+import { localDate, startOfLocalDay } from "../periods.js";
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+const SHOWN_DECIMALS = 6;
+
+function group(text: string): string {
+  const [sign, digits] = text.startsWith("-") ? ["-", text.slice(1)] : ["", text];
+  const [int = "0", frac] = digits.split(".");
+  const shown = frac === undefined ? "" : frac.length > SHOWN_DECIMALS ? `.${frac.slice(0, SHOWN_DECIMALS)}…` : `.${frac}`;
+  return `${sign}${int.replace(/\B(?=(\d{3})+(?!\d))/g, ",")}${shown}`;
+}
+
+/** A quantity, digits grouped: "1,400,000", "322,580.645161…" (at most 6 decimals shown, truncated). */
+export function quantityText(value: Decimal): string {
+  return group(formatDecimal(value));
+}
+
+/** Money with at least the currency's decimals: "20,000.00", "3,225.806451…" (at most 6 decimals shown, truncated). */
+export function moneyText(value: Decimal, currency: string): string {
+  const digits = Math.max(minorUnits(currency), value.decimalPlaces());
+  const text = value.toFixed(digits);
+  return group(/^-0(\.0*)?$/.test(text) ? text.slice(1) : text);
+}
+
+/** A percentage as written in the terms: "10%". */
+export function percentText(value: Decimal): string {
+  return `${formatDecimal(value)}%`;
+}
+
+const isLocalMidnight = (ms: number, timezone: string) => startOfLocalDay(localDate(ms, timezone), timezone) === ms;
+
+/** A local calendar date as an ISO date, "2026-03-31". */
+export function isoLocalDate(ms: number, timezone: string): string {
+  const d = localDate(ms, timezone);
+  return `${String(d.year).padStart(4, "0")}-${String(d.month).padStart(2, "0")}-${String(d.day).padStart(2, "0")}`;
+}
+
+/**
+ * A half-open span [fromMs, toMs) as inclusive local dates, "2026-01-01 to 2026-03-31" (the backup CSV's
+ * period): the last day is the one holding the span's last instant.
+ */
+export function inclusiveDates(fromMs: number, toMs: number, timezone: string): string {
+  return `${isoLocalDate(fromMs, timezone)} to ${isoLocalDate(Math.max(fromMs, toMs - 1), timezone)}`;
+}
+
+function dayText(ms: number, timezone: string, withYear: boolean): string {
+  const d = localDate(ms, timezone);
+  return `${MONTHS[d.month - 1]} ${d.day}${withYear ? `, ${d.year}` : ""}`;
+}
+
+function timeText(ms: number, timezone: string): string {
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone: timezone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(new Date(ms));
+  return `${dayText(ms, timezone, true)} ${parts}`;
+}
+
+/** A segment's dates in the contract's timezone: "Jan 1–Feb 9, 2026", "Dec 15, 2026–Jan 14, 2027". */
+export function spanText(fromMs: number, toMs: number, timezone: string): string {
+  if (!isLocalMidnight(fromMs, timezone) || !isLocalMidnight(toMs, timezone))
+    return `${timeText(fromMs, timezone)} to ${timeText(toMs, timezone)}`;
+  const first = localDate(fromMs, timezone);
+  const lastMs = toMs - 1;
+  const last = localDate(lastMs, timezone);
+  if (first.year === last.year && first.month === last.month && first.day === last.day) return dayText(fromMs, timezone, true);
+  if (first.year === last.year) return `${dayText(fromMs, timezone, false)}–${dayText(lastMs, timezone, true)}`;
+  return `${dayText(fromMs, timezone, true)}–${dayText(lastMs, timezone, true)}`;
+}
+
+const UNITS: Array<[ms: number, name: string]> = [
+  [86_400_000, "days"],
+  [3_600_000, "hours"],
+  [60_000, "minutes"],
+  [1_000, "seconds"],
+];
+
+/**
+ * The share of the nominal period a segment covers, in whole units: "10 of 31 days", "239 of 743 hours";
+ * null when it covers the whole period. Falls back to the fraction itself for sub-second spans.
+ */
+export function shareText(segmentMs: number, nominalPeriodMs: number, fraction: Decimal): string | null {
+  if (segmentMs === nominalPeriodMs) return null;
+  for (const [unit, name] of UNITS)
+    if (segmentMs % unit === 0 && nominalPeriodMs % unit === 0) return `${segmentMs / unit} of ${nominalPeriodMs / unit} ${name}`;
+  return `${formatDecimal(fraction)} of the period`;
+}
+
+/** "×" a share, or nothing for a whole period: "10,000.00 × 10 of 31 days". */
+export function timesShare(text: string, share: string | null): string {
+  return share === null ? text : `${text} × ${share}`;
+}
