@@ -2,7 +2,7 @@
 // listening on a free port with a real API key; autocannon on GET /v1/contracts/{id} (auth, rate limit, a
 // database read, zod serialisation), then on a bare Fastify app answering the same JSON from memory. Prints
 // both requests/s, their ratio (target ≥ 0.3), and a CPU profile of the real app grouped by package.
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -79,14 +79,15 @@ async function profileWhile<T>(run: () => Promise<T>): Promise<{ result: T; byCa
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "bench-http-"));
+  chmodSync(dir, 0o755);
   const pg = await startEmbeddedPostgres({ dir });
   let cleanup = async () => {
     await pg.stop();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await migrate(pg.url);
-    const db = connectDatabase(pg.url, Number(process.env.DB_POOL_SIZE ?? 10));
+    await migrate(pg.ownerUrl);
+    const db = connectDatabase(pg.runtimeUrl, Number(process.env.DB_POOL_SIZE ?? 10), { statementTimeoutMs: 0 }); // no statement timeout: a bench measures
     const config = loadConfig({ RATE_LIMIT_PER_MINUTE: "10000000" });
     const app = await buildApp({ config, db, keys: new KeyRing([{ name: "bench", role: "admin", secret: KEY }]), logger: false });
     const address = await app.listen({ port: 0, host: "127.0.0.1" });

@@ -69,10 +69,11 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
   chmodSync(dir, 0o755);
   const pg = await startEmbeddedPostgres({ dir, database: "bench" });
-  const db = connectDatabase(pg.url, 10);
+  // The owner: the raw COPY baseline below reads a server file and creates a scratch table.
+  const db = connectDatabase(pg.ownerUrl, 10, { statementTimeoutMs: 0 }); // seeding loads millions of rows per statement
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
   try {
-    await migrate(pg.url);
+    await migrate(pg.ownerUrl);
     const config = loadConfig({ DATA_DIR: dir, RATE_LIMIT_PER_MINUTE: "10000000" });
     app = await buildApp({
       config,

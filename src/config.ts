@@ -35,21 +35,41 @@ export type Role = (typeof ROLES)[number];
 const intFromEnv = (def: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
+const PostgresUrl = z.string().regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL");
+
 const ConfigSchema = z.object({
   PORT: intFromEnv(3000, 0, 65535),
   HOST: z.string().min(1).default("127.0.0.1"),
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
-    .optional(),
+  /** The role the service runs as: owns nothing, a member of rating_runtime (docs/database-roles.md). */
+  DATABASE_URL: PostgresUrl.optional(),
+  /** The owner of the tables, for migrations only; default DATABASE_URL. Needs DATABASE_URL. */
+  MIGRATION_DATABASE_URL: PostgresUrl.optional(),
   DATA_DIR: z.string().min(1).default("./.data"),
   API_KEYS: ApiKeySpec.default([]),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   BODY_LIMIT_BYTES: intFromEnv(5 * 1024 * 1024, 1024, 100 * 1024 * 1024),
   RATE_LIMIT_PER_MINUTE: intFromEnv(6000, 1, 10_000_000),
+  /** Failed authentications (missing or wrong key) per client address per minute before 429. */
+  AUTH_FAILURES_PER_MINUTE: intFromEnv(20, 1, 1_000_000),
+  /** Receiving a whole request (headers and body) may take this long → 408. */
+  REQUEST_TIMEOUT_MS: intFromEnv(30_000, 100, 600_000),
+  /** One SQL statement (and one lock wait) may take this long → 503. */
+  DB_STATEMENT_TIMEOUT_MS: intFromEnv(15_000, 100, 600_000),
   DB_POOL_SIZE: intFromEnv(10, 1, 200),
   USAGE_MAX_AGE_DAYS: intFromEnv(400, 1, 3650),
   USAGE_MAX_FUTURE_DAYS: intFromEnv(1, 0, 365),
+  /** The HMAC key of audit checkpoints (docs/audit.md); absent → generated once into DATA_DIR/audit-signing-key. */
+  AUDIT_SIGNING_KEY: z
+    .string()
+    .min(32, "must be at least 32 characters (e.g. openssl rand -hex 32)")
+    .max(1024, "must be at most 1024 characters")
+    .optional(),
+  /** A signed checkpoint of the chain's head at least every this many audit entries. */
+  AUDIT_CHECKPOINT_EVERY: intFromEnv(1000, 1, 10_000_000),
+}).superRefine((c, ctx) => {
+  // Without DATABASE_URL the embedded PostgreSQL sets up both roles itself: an owner URL alone is a mistake.
+  if (c.MIGRATION_DATABASE_URL && !c.DATABASE_URL)
+    ctx.addIssue({ code: "custom", path: ["MIGRATION_DATABASE_URL"], message: "needs DATABASE_URL (the role the service runs as) too" });
 });
 
 export type Config = z.output<typeof ConfigSchema>;

@@ -10,6 +10,7 @@ import type { ContractTerms } from "../domain/terms.js";
 import type { Contract as ContractRow, ContractVersion as VersionRow } from "../generated/prisma/client.js";
 import { ProblemError, conflict, notFound, validationFailed } from "../http/problems.js";
 import { appendAudit } from "./audit.js";
+import { versionAttestation } from "./audit-digests.js";
 
 export interface CreateContractInput {
   customerId: string;
@@ -197,7 +198,9 @@ export async function createContract(db: Database, actor: string, input: CreateC
         data: [input.customerId, ...(input.accountIds ?? [])].map((identifier) => ({ contractId: id, identifier, termStart, termEnd })),
       });
       const view = { ...toContractView(contract), versions: [toVersionView(version)] };
-      await appendAudit(sqlOf(tx), { actor, action: "contract.created", entityType: "contract", entityId: id, payload: { contract: view } });
+      // attests: the digest of version 1 and the contract's header as stored, which a deep verify recomputes.
+      const attests = await versionAttestation(sqlOf(tx), id, 1);
+      await appendAudit(sqlOf(tx), { actor, action: "contract.created", entityType: "contract", entityId: id, payload: { contract: view, attests } });
       return view;
     });
   } catch (e) {
@@ -295,7 +298,8 @@ export async function amendContract(db: Database, actor: string, contractId: str
       },
     });
     const view = toVersionView(version);
-    await appendAudit(sqlOf(tx), { actor, action: "contract.amended", entityType: "contract", entityId: contractId, payload: { version: view } });
+    const attests = await versionAttestation(sqlOf(tx), contractId, version.version);
+    await appendAudit(sqlOf(tx), { actor, action: "contract.amended", entityType: "contract", entityId: contractId, payload: { version: view, attests } });
     return view;
   });
 }

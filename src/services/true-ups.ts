@@ -1,4 +1,4 @@
-// True-ups (DESIGN.md sections 4 and 5): preview and issue share one path, rateContractPeriod(), which
+// True-ups (docs/rating.md): preview and issue share one path, rateContractPeriod(), which
 // gathers every input the engine needs from the database and runs the pure engine. Preview stores the
 // calculation; issue recomputes inside the issuing transaction (contract row locked), compares inputsHash
 // with the preview's, checks exceptions, and writes the document, its lines, credit drawdowns, the
@@ -26,6 +26,7 @@ import {
 import type { Contract as ContractRow } from "../generated/prisma/client.js";
 import { ProblemError, notFound, validationFailed } from "../http/problems.js";
 import { appendAudit } from "./audit.js";
+import { documentAttestation } from "./audit-digests.js";
 import { lockContract, periodContractOf, toContractView } from "./contracts.js";
 import { type ExceptionView, type RaiseException, getException, raiseException } from "./exceptions.js";
 import { lateActivity, sumUsage } from "./usage-aggregates.js";
@@ -48,6 +49,16 @@ export interface PeriodRating {
   /** Exceptions only the database can see (late usage), in the engine's shape. */
   extraExceptions: Omit<RaiseException, "contractId" | "period" | "calculationId" | "owner">[];
   latestDocument: IssuedDocumentRef | null;
+  /** What alreadyBilled is made of, one row per document or external billing: the backup CSV cites them. */
+  billedBefore: BilledSource[];
+}
+
+/** One amount already billed for the period: a document issued here (credit memos negative) or an external billing. */
+export interface BilledSource {
+  source: "invoice" | "credit_memo" | "external_billing";
+  /** The document number (INV-000001) or the external billing's reference. */
+  reference: string;
+  amount: string;
 }
 
 const money = (v: string) => new Decimal(v);
@@ -88,7 +99,7 @@ export async function rateContractPeriod(sql: Sql, contract: ContractRow, period
   const windows = usageWindows({ contract: ratingContract, versions, period });
   const customerIds = [contract.customerId, ...contract.accountIds];
 
-  const [usage, billed, balances, previous, issued, latest] = await Promise.all([
+  const [usage, billed, balances, previous, issued, latest, billedBefore] = await Promise.all([
     sumUsage(sql, customerIds, windows),
     // Already billed (rule 11): invoices minus credit memos issued here, plus external billings whose span starts in the period.
     sql.query<{ amount: string }>(
@@ -121,6 +132,17 @@ export async function rateContractPeriod(sql: Sql, contract: ContractRow, period
       `SELECT id::text AS id, number, issued_at FROM documents WHERE contract_id = $1::uuid AND period_start = $2::timestamptz
        ORDER BY issued_at DESC, kind_seq DESC LIMIT 1`,
       [contract.id, period.start],
+    ),
+    // The same rows as the already-billed sum above, one by one.
+    sql.query<BilledSource>(
+      `SELECT source, reference, amount FROM (
+         SELECT kind AS source, number AS reference, (CASE kind WHEN 'invoice' THEN amount ELSE -amount END)::text AS amount, id
+         FROM documents WHERE contract_id = $1::uuid AND period_start = $2::timestamptz
+         UNION ALL
+         SELECT 'external_billing', reference, amount::text, id
+         FROM external_billings WHERE contract_id = $1::uuid AND period_start >= $2::timestamptz AND period_start < $3::timestamptz) b
+       ORDER BY id`, // time-ordered ids: in the order they were recorded
+      [contract.id, period.start, period.end],
     ),
   ]);
 
@@ -159,7 +181,7 @@ export async function rateContractPeriod(sql: Sql, contract: ContractRow, period
         details: { document: latestDocument, eventsArrived: late.arrived, eventsVoided: late.voided },
       });
   }
-  return { input, result, extraExceptions, latestDocument };
+  return { input, result, extraExceptions, latestDocument, billedBefore };
 }
 
 /**
@@ -225,8 +247,15 @@ function ownerOf(input: RatingInput): string | null {
   return inForce?.terms.approvalOwner ?? null;
 }
 
+/** A period [start, end) has ended once `now` reaches its end. */
+function periodHasEnded(period: Period, now: Date): boolean {
+  return Date.parse(period.end) <= now.getTime();
+}
+
 export interface CalculationView extends Omit<RatingResult, "exceptions"> {
   id: string;
+  /** Whether the period had ended when it was rated; false: an estimate, which cannot be issued yet. */
+  periodClosed: boolean;
   exceptions: ExceptionView[];
   createdAt: string;
   createdBy: string;
@@ -245,16 +274,22 @@ function resolvePeriod(contract: ContractRow, periodStart: string | undefined, n
   return { start: p.start, end: p.end };
 }
 
-export async function previewTrueUp(db: Database, actor: string, contractId: string, body: { periodStart?: string | undefined }): Promise<CalculationView> {
+export async function previewTrueUp(
+  db: Database,
+  actor: string,
+  contractId: string,
+  body: { periodStart?: string | undefined },
+  now: Date,
+): Promise<CalculationView> {
   return withTransaction(db, async (tx) => {
     const sql = sqlOf(tx);
     const contract = await tx.contract.findUnique({ where: { id: contractId } });
     if (!contract) throw notFound("contract", contractId);
-    const period = resolvePeriod(contract, body.periodStart, new Date());
+    const period = resolvePeriod(contract, body.periodStart, now);
     const rating = await rateContractPeriod(sql, contract, period);
     const id = newId();
     const { result } = rating;
-    const createdAt = new Date();
+    const createdAt = now;
     // Exceptions first: the stored calculation keeps the ids of the exceptions it raised (an exception is
     // shared by every preview that sees it, so its own calculation_id names only the latest one).
     const exceptions = await recordExceptions(sql, contractId, rating, id);
@@ -270,7 +305,7 @@ export async function previewTrueUp(db: Database, actor: string, contractId: str
         result.engineVersion,
         result.inputsHash,
         JSON.stringify(rating.input),
-        JSON.stringify({ ...result, extraExceptions: rating.extraExceptions, exceptionIds: exceptions.map((e) => e.id) }),
+        JSON.stringify({ ...result, extraExceptions: rating.extraExceptions, exceptionIds: exceptions.map((e) => e.id), billedBefore: rating.billedBefore }),
         result.total,
         result.alreadyBilled,
         result.delta,
@@ -297,13 +332,13 @@ export async function previewTrueUp(db: Database, actor: string, contractId: str
         exceptions: exceptions.map((e) => ({ id: e.id, kind: e.kind, status: e.status })),
       },
     });
-    return { ...result, id, exceptions, createdAt: createdAt.toISOString(), createdBy: actor };
+    return { ...result, id, periodClosed: periodHasEnded(period, createdAt), exceptions, createdAt: createdAt.toISOString(), createdBy: actor };
   });
 }
 
 export async function getCalculation(db: Database, id: string): Promise<CalculationView> {
   const sql = pgSql(db.pool);
-  type StoredResult = RatingResult & { extraExceptions?: unknown; exceptionIds?: string[] };
+  type StoredResult = RatingResult & { extraExceptions?: unknown; exceptionIds?: string[]; billedBefore?: unknown };
   const [row] = await sql.query<{ id: string; contract_id: string; inputs: RatingInput; result: StoredResult; created_at: Date; created_by: string }>(
     `SELECT id::text AS id, contract_id::text AS contract_id, inputs, result, created_at, created_by FROM calculations WHERE id = $1::uuid`,
     [id],
@@ -311,8 +346,16 @@ export async function getCalculation(db: Database, id: string): Promise<Calculat
   if (!row) throw notFound("calculation", id);
   // The exceptions this calculation raised, with their current status (decisions taken since included).
   const views = await Promise.all((row.result.exceptionIds ?? []).map((e) => getException(sql, e)));
-  const { extraExceptions: _extra, exceptions: _engine, exceptionIds: _ids, ...result } = row.result;
-  return { ...result, id: row.id, exceptions: views, createdAt: row.created_at.toISOString(), createdBy: row.created_by, inputs: row.inputs };
+  const { extraExceptions: _extra, exceptions: _engine, exceptionIds: _ids, billedBefore: _billed, ...result } = row.result;
+  return {
+    ...result,
+    id: row.id,
+    periodClosed: periodHasEnded(result.period, row.created_at),
+    exceptions: views,
+    createdAt: row.created_at.toISOString(),
+    createdBy: row.created_by,
+    inputs: row.inputs,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -337,7 +380,8 @@ export interface DocumentView {
   subtotal: string;
   alreadyBilled: string;
   amount: string;
-  creditsApplied: { grantId: string; amount: string }[];
+  /** Each grant's use by the period and its balance after this document (balanceAfter: absent on documents that predate it). */
+  creditsApplied: { grantId: string; amount: string; balanceAfter?: string | undefined }[];
   calculationId: string;
   inputsHash: string;
   issuedAt: string;
@@ -352,11 +396,12 @@ export async function issueTrueUp(
   contractId: string,
   body: { calculationId: string },
   idempotencyKey: string | undefined,
+  now: Date,
 ): Promise<{ status: number; document: DocumentView; replayed: boolean }> {
   const requestHash = createHash("sha256").update(canonicalJson({ contractId, body })).digest("hex");
   for (let attempt = 0; ; attempt++) {
     try {
-      return await withTransaction(db, (tx) => issueInTransaction(tx, actor, contractId, body.calculationId, idempotencyKey, requestHash));
+      return await withTransaction(db, (tx) => issueInTransaction(tx, actor, contractId, body.calculationId, idempotencyKey, requestHash, now));
     } catch (e) {
       // Two requests with one key on different contracts race on the idempotency row: the loser re-reads it.
       if (attempt < 3 && isUniqueViolation(e)) continue;
@@ -372,6 +417,7 @@ async function issueInTransaction(
   calculationId: string,
   idempotencyKey: string | undefined,
   requestHash: string,
+  now: Date,
 ): Promise<{ status: number; document: DocumentView; replayed: boolean }> {
   const sql = sqlOf(tx);
   // The contract lock queues every issue of this contract; what follows sees the committed result of the previous one.
@@ -402,6 +448,9 @@ async function issueInTransaction(
     throw new ProblemError("conflict", `calculation ${calculationId} was already issued as ${existing.number}`, { documentId: existing.id });
 
   const period = { start: calc.period_start.toISOString(), end: calc.period_end.toISOString() };
+  // A period still running can be previewed (an estimate) but not billed: more usage may arrive in it.
+  if (!periodHasEnded(period, now))
+    throw new ProblemError("period_open", `the period ${period.start} to ${period.end} has not ended yet: it can be issued from ${period.end}`, { period });
   const rating = await rateContractPeriod(sql, contract, period);
   const { result } = rating;
   if (result.inputsHash !== calc.inputs_hash)
@@ -427,7 +476,7 @@ async function issueInTransaction(
   const seq = counter!.last_number;
   const number = `${kind === "invoice" ? "INV" : "CM"}-${String(seq).padStart(6, "0")}`;
   const id = newId();
-  const issuedAt = new Date().toISOString();
+  const issuedAt = now.toISOString();
   const amount = formatMoney(money(result.delta).abs(), result.currency);
   const creditsApplied = result.creditsApplied.filter((c) => !money(c.amount).isZero());
 
@@ -485,7 +534,8 @@ async function issueInTransaction(
     action: "document.issued",
     entityType: "document",
     entityId: id,
-    payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id) },
+    // attests: the digest of the document, its lines and drawdowns as stored, which a deep verify recomputes.
+    payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id), attests: await documentAttestation(sql, id) },
   });
   return { status: 201, document, replayed: false };
 }

@@ -1,4 +1,4 @@
-// Usage ingestion and voids (DESIGN.md section 5, "Usage ingestion"), and the usage summary of a contract.
+// Usage ingestion and voids (docs/conventions.md, "Idempotency"), and the usage summary of a contract.
 //
 // One batch = one PostgreSQL transaction on a pool client (no Prisma on this hot path):
 //   1. map the batch's customer/account ids to contracts (contract_identifiers, by term) and take a
@@ -20,11 +20,13 @@ import type pg from "pg";
 import type { Database } from "../db/client.js";
 import { isRetryable } from "../db/errors.js";
 import { type Sql, pgSql } from "../db/tx.js";
-import { canonicalJson } from "../domain/canonical-json.js";
+import { MAX_JSON_DEPTH, canonicalJson, deeperThan } from "../domain/canonical-json.js";
 import { Decimal, formatDecimal } from "../domain/money.js";
 import { formatInstant, periodContaining } from "../domain/periods.js";
 import type { Meter } from "../domain/terms.js";
 import { ProblemError, type FieldError, validationFailed } from "../http/problems.js";
+import { usageBatchDigest } from "../domain/audit-signing.js";
+import { newId } from "../db/ids.js";
 import { appendAudit } from "./audit.js";
 import { getContract, periodContractOf } from "./contracts.js";
 import { dedupeKey, raiseException } from "./exceptions.js";
@@ -85,9 +87,12 @@ export function normalizeQuantity(text: string): string | null {
   return frac ? `${int}.${frac}` : int;
 }
 
-/** The properties' canonical JSON, or an error message (too large, or a NUL that jsonb cannot hold). */
+/** The properties' canonical JSON, or an error message (too deep, too large, or a NUL that jsonb cannot hold). */
 export function checkProperties(value: unknown): string | null {
   if (value === undefined || value === null) return null;
+  // Before canonicalJson recurses: JSON.parse builds any depth, the recursion here would overflow the stack.
+  const deep = deeperThan(value, MAX_JSON_DEPTH, "properties");
+  if (deep) return `must not nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep (${deep.length > 120 ? `${deep.slice(0, 120)}…` : deep})`;
   const text = canonicalJson(value);
   if (Buffer.byteLength(text, "utf8") > USAGE_LIMITS.maxPropertiesBytes)
     return `must be at most ${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON`;
@@ -374,9 +379,9 @@ async function raiseGroups(sql: Sql, groups: Map<string, LateGroup | UnmappedGro
 
 const INSERT_SQL = `
 WITH ins AS (
-  INSERT INTO usage_events (customer_id, event_id, metric, quantity, occurred_at, properties, body_hash, late, received_at)
+  INSERT INTO usage_events (customer_id, event_id, metric, quantity, occurred_at, properties, body_hash, late, received_at, batch_id)
   SELECT u.customer_id, u.event_id, u.metric, u.quantity, u.occurred_at, u.properties::jsonb, u.body_hash, u.late,
-         (SELECT clock_timestamp())
+         (SELECT clock_timestamp()), $9::uuid
   FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::timestamptz[], $6::text[], $7::text[], $8::boolean[])
        AS u(customer_id, event_id, metric, quantity, occurred_at, properties, body_hash, late)
   ORDER BY u.customer_id, u.event_id
@@ -505,8 +510,8 @@ function pgTextArray(values: readonly (string | null)[]): string {
  * Ingests a batch (the parsed JSON body): all or nothing, exactly once per (customerId, eventId).
  * Invalid input → 400 naming every bad event.
  */
-export async function ingestUsage(db: Database, actor: string, body: unknown, window: TimeWindow): Promise<IngestResult> {
-  const prepared = parseUsageBatch(body, window, Date.now());
+export async function ingestUsage(db: Database, actor: string, body: unknown, window: TimeWindow, now: Date): Promise<IngestResult> {
+  const prepared = parseUsageBatch(body, window, now.getTime());
   const received = prepared.length;
 
   // Repeats inside the batch: the first occurrence is the one stored; later ones are duplicates or conflicts.
@@ -531,6 +536,8 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
   // The batch digest for the audit log: every event's id and body hash, in request order.
   const digest = sha256(prepared.map((e) => `${e.customerId}\u0000${e.eventId}\u0000${e.hash}\n`).join(""));
   const customers = [...new Set(unique.map((e) => e.customerId))].sort();
+  // Every event this batch stores carries its id (usage_events.batch_id): what its audit entry attests.
+  const batchId = newId();
 
   return inTransaction(db, async (client) => {
     const sql = pgSql(client);
@@ -555,6 +562,7 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
       pgTextArray(unique.map((e) => e.properties)),
       pgPlainArray(unique.map((e) => e.hash)),
       `{${unique.map((e) => (e.late ? "t" : "f")).join(",")}}`,
+      batchId,
     ]);
     const notInsertedKeys = new Set(notInserted.rows.map((r) => keyOf(r.customer_id, r.event_id)));
 
@@ -598,6 +606,17 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
     await raiseGroups(sql, groups);
 
     const result: IngestResult = { accepted: unique.length - notInsertedKeys.size, duplicates, conflicts };
+    // attests: the digest of the events this batch stored (batch_id ties them to it), from what was just
+    // inserted, without reading them back; a deep verify recomputes it from the rows. Nothing stored → nothing attested.
+    const stored = notInsertedKeys.size ? unique.filter((e) => !notInsertedKeys.has(keyOf(e.customerId, e.eventId))) : unique;
+    const attests =
+      stored.length === 0
+        ? undefined
+        : {
+            type: "usage_batch",
+            id: batchId,
+            digest: usageBatchDigest(stored.map((e) => ({ customerId: e.customerId, eventId: e.eventId, bodyHash: e.hash, storedBodyHash: e.hash, late: e.late }))),
+          };
     await appendAudit(sql, {
       actor,
       action: "usage.ingested",
@@ -612,6 +631,8 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
         unmapped,
         customers: customers.length,
         digest,
+        batchId,
+        attests,
       },
     });
     return result;
@@ -759,9 +780,9 @@ export interface UsageSummary {
  * contract's customer and account ids, non-voided events), against the meter's included units as written
  * (not prorated; the true-up prorates). Metrics used in the period without a meter are listed apart.
  */
-export async function usageSummary(db: Database, contractId: string, at: string | undefined): Promise<UsageSummary> {
+export async function usageSummary(db: Database, contractId: string, at: string | undefined, now: Date): Promise<UsageSummary> {
   const contract = await getContract(db, contractId);
-  const instant = at === undefined ? formatInstant(Date.now()) : formatInstant(Date.parse(at));
+  const instant = at === undefined ? formatInstant(now.getTime()) : formatInstant(Date.parse(at));
   const period = periodContaining(periodContractOf(contract), instant);
   if (!period)
     throw validationFailed([{ path: "querystring.at", message: `must fall within the contract term (from ${contract.termStart}${contract.termEnd ? ` to ${contract.termEnd}` : ""})` }]);

@@ -3,7 +3,7 @@
 // are pinned down. Every one goes through the real HTTP stack on a real PostgreSQL; a 5xx is a bug.
 import { describe, expect, it } from "vitest";
 import { isUnstorableValue } from "../../src/db/errors.js";
-import { auth, useTestApp } from "../helpers/app.js";
+import { TEST_NOW, auth, useTestApp } from "../helpers/app.js";
 import { createContract, get, ingest, post } from "../helpers/factories.js";
 
 const t = useTestApp();
@@ -29,8 +29,8 @@ function expectProblem(res: { statusCode: number; headers: Record<string, unknow
   return res.json();
 }
 
-/** The instant a day ago: inside the usage window and inside a 2026 contract (tests run in the term). */
-const recent = () => new Date(Date.now() - 86_400_000).toISOString();
+/** The instant a day before the test clock: inside the usage window and inside a 2026 contract. */
+const recent = () => new Date(Date.parse(TEST_NOW) - 86_400_000).toISOString();
 const monthStartOf = (iso: string) => `${iso.slice(0, 7)}-01T00:00:00Z`;
 
 async function calculationsOf(contractId: string): Promise<number> {
@@ -250,9 +250,10 @@ describe("odd but valid requests keep their answers", () => {
       expectProblem(await get(t.app, `/v1/${list}?cursor=${Buffer.from("garbage\u0001").toString("base64url")}`, "reader"), 400, "validation_failed");
   });
 
-  it("HEAD is answered like GET, OPTIONS is a 404 problem, a JSON body labelled latin1 is still read as JSON", async () => {
+  it("HEAD is answered like GET, OPTIONS is a 405 problem, a JSON body labelled latin1 is still read as JSON", async () => {
     expect((await t.app.inject({ method: "HEAD", url: "/v1/contracts", headers: auth("reader") })).statusCode).toBe(200);
-    expectProblem(await t.app.inject({ method: "OPTIONS", url: "/v1/contracts", headers: auth("reader") }), 404, "not_found");
+    const options = expectProblem(await t.app.inject({ method: "OPTIONS", url: "/v1/contracts", headers: auth("reader") }), 405, "method_not_allowed");
+    expect(options.detail).toMatch(/GET, HEAD, POST/);
     const res = await t.app.inject({
       method: "POST",
       url: "/v1/contracts",

@@ -1,6 +1,6 @@
 // The service rides out a PostgreSQL outage without a restart: while the database is down, /ready and the API
 // answer 503 with Retry-After (never a 500); once it is back on the same address, both work again.
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,7 +9,7 @@ import { loadConfig } from "../../src/config.js";
 import { type Database, connectDatabase } from "../../src/db/client.js";
 import { type EmbeddedDatabase, freePort, startEmbeddedPostgres } from "../../src/db/embedded.js";
 import { migrate } from "../../src/db/migrator.js";
-import { auth, keyRing } from "../helpers/app.js";
+import { auth, keyRing, testClock } from "../helpers/app.js";
 
 let dir: string;
 let port: number;
@@ -19,9 +19,10 @@ let app: Awaited<ReturnType<typeof buildApp>> | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "rating-recovery-"));
+  chmodSync(dir, 0o755); // mkdtemp makes it 0700: the postgres user (we may be root) must reach its data
   port = await freePort();
   pg = await startEmbeddedPostgres({ dir, port });
-  await migrate(pg.url);
+  await migrate(pg.ownerUrl);
 });
 
 afterAll(async () => {
@@ -58,8 +59,8 @@ describe.sequential.each(TRANSPORTS)("database outage, connected over $name", ({
   it("answers 503 while PostgreSQL is down and recovers by itself when it is back", { timeout: 120_000 }, async () => {
     await app?.close();
     await db?.close();
-    db = connectDatabase(url(pg!.url), 4);
-    const current = await buildApp({ config: loadConfig({}), db, keys: keyRing(), logger: false });
+    db = connectDatabase(url(pg!.runtimeUrl), 4);
+    const current = await buildApp({ config: loadConfig({}), db, keys: keyRing(), logger: false, clock: testClock });
     app = current;
     await current.ready();
     const tag = name.replace(/\W+/g, "-");

@@ -1,13 +1,14 @@
 // The real process, as `npm start` runs it: no DATABASE_URL and no API_KEYS, so it starts the embedded
 // PostgreSQL under DATA_DIR, migrates, generates an admin key, prints where to go, and shuts down cleanly.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const dataDir = mkdtempSync(join(tmpdir(), "rating-server-"));
+chmodSync(dataDir, 0o755); // mkdtemp makes it 0700: the postgres user (we may be root) must reach its data
 const children: ChildProcess[] = [];
 
 interface Running {

@@ -1,16 +1,20 @@
-// True-ups end to end over HTTP with a real PostgreSQL: DESIGN.md's worked examples, exceptions and
+// True-ups end to end over HTTP with a real PostgreSQL: the worked examples of docs/rating.md, exceptions and
 // approvals, exactly-once issuing, late usage and re-rating.
+import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { useTestApp } from "../helpers/app.js";
+import { fixedClock } from "../../src/clock.js";
+import { expectProblem, useTestApp } from "../helpers/app.js";
 import { approveAll, createContract, events, get, ingest, issue, lineOf, post, preview } from "../helpers/factories.js";
 
 const t = useTestApp();
+// The annual 2026 period can only be issued once it has ended (before that → period_open): mid-January 2027.
+const afterYearEnd = useTestApp({}, { clock: fixedClock("2027-01-15T00:00:00Z") });
 
 const meter = (metric: string, unitPrice: string, included = "0") => ({ metric, unit: "unit", included, pricing: { model: "per_unit", unitPrice } });
 
-describe("DESIGN.md worked examples, end to end", () => {
+describe("worked examples, end to end", () => {
   it("annual: platform fee billed externally, 1,400,000 calls with 1,000,000 included at $0.08 → invoice $32,000.00", async () => {
-    const c = await createContract(t.app, {
+    const c = await createContract(afterYearEnd.app, {
       customerId: "we-annual",
       name: "Annual API",
       currency: "USD",
@@ -19,16 +23,16 @@ describe("DESIGN.md worked examples, end to end", () => {
       endDate: "2026-12-31",
       terms: { platformFee: { amount: "120000.00" }, meters: [meter("api_calls", "0.08", "1000000")] },
     });
-    const billed = await post(t.app, `/v1/contracts/${c.id}/external-billings`, {
+    const billed = await post(afterYearEnd.app, `/v1/contracts/${c.id}/external-billings`, {
       periodStart: "2026-01-01T00:00:00Z",
       periodEnd: "2027-01-01T00:00:00Z",
       amount: "120000.00",
       reference: "NETSUITE-INV-8812",
     }, "writer");
     expect(billed.statusCode, billed.body).toBe(201);
-    await ingest(t.app, events("we-annual", "api_calls", "1400000", "2026-03-15T12:00:00Z", 14));
+    await ingest(afterYearEnd.app, events("we-annual", "api_calls", "1400000", "2026-03-15T12:00:00Z", 14));
 
-    const calc = await preview(t.app, c.id, "2026-01-01T00:00:00Z");
+    const calc = await preview(afterYearEnd.app, c.id, "2026-01-01T00:00:00Z");
     expect(lineOf(calc, "platform_fee").amount).toBe("120000.00");
     const usage = lineOf(calc, "usage", "api_calls");
     expect(usage.billable).toBe("400000");
@@ -38,8 +42,8 @@ describe("DESIGN.md worked examples, end to end", () => {
     expect(calc.delta).toBe("32000.00");
     expect(calc.action).toBe("invoice");
 
-    await approveAll(t.app, calc);
-    const res = await issue(t.app, c.id, calc.id, "annual-1");
+    await approveAll(afterYearEnd.app, calc);
+    const res = await issue(afterYearEnd.app, c.id, calc.id, "annual-1");
     expect(res.statusCode, res.body).toBe(201);
     const doc = res.json();
     expect(doc.kind).toBe("invoice");
@@ -51,7 +55,7 @@ describe("DESIGN.md worked examples, end to end", () => {
       ["platform_fee", "120000.00"],
       ["usage", "32000.00"],
     ]);
-    const again = await get(t.app, `/v1/documents/${doc.id}`, "reader");
+    const again = await get(afterYearEnd.app, `/v1/documents/${doc.id}`, "reader");
     expect(again.json()).toEqual(doc);
   });
 
@@ -98,7 +102,7 @@ describe("DESIGN.md worked examples, end to end", () => {
     const first = await issue(t.app, c.id, jan.id, "credits-jan-1");
     expect(first.statusCode, first.body).toBe(201);
     expect(first.json().amount).toBe("0.00");
-    expect(first.json().creditsApplied).toEqual([{ grantId: "grant-2026", amount: "8000.00" }]);
+    expect(first.json().creditsApplied).toEqual([{ grantId: "grant-2026", amount: "8000.00", balanceAfter: "112000.00" }]);
 
     // Balance after the first issue, as February's preview sees it.
     const feb1 = await get(t.app, `/v1/calculations/${(await preview(t.app, c.id, "2026-02-01T00:00:00Z")).id}`, "reader");
@@ -120,7 +124,7 @@ describe("DESIGN.md worked examples, end to end", () => {
     const second = await issue(t.app, c.id, rerun.id);
     expect(second.statusCode, second.body).toBe(201);
     expect(second.json().amount).toBe("0.00");
-    expect(second.json().creditsApplied).toEqual([{ grantId: "grant-2026", amount: "9200.00" }]);
+    expect(second.json().creditsApplied).toEqual([{ grantId: "grant-2026", amount: "9200.00", balanceAfter: "110800.00" }]);
     expect(second.json().number).not.toBe(first.json().number);
 
     const feb2 = await get(t.app, `/v1/calculations/${(await preview(t.app, c.id, "2026-02-01T00:00:00Z")).id}`, "reader");
@@ -150,12 +154,12 @@ describe("issuing", () => {
     const results = await Promise.all(
       Array.from({ length: 50 }, (_, i) => issue(t.app, c.id, calc.id, i % 2 === 0 ? "same-key" : `key-${i}`)),
     );
-    const created = results.filter((r) => r.statusCode === 201);
+    const created = results.filter((r) => r.statusCode === 201 && r.headers["idempotent-replayed"] === undefined);
     expect(created).toHaveLength(1);
     const docId = created[0]!.json().id;
     for (const r of results) {
-      if (r.statusCode === 200) expect(r.json().id).toBe(docId); // same key replayed
-      else if (r.statusCode !== 201) expect(r.json().code).toBe("conflict");
+      if (r.headers["idempotent-replayed"] === "true") expect([r.statusCode, r.json().id]).toEqual([201, docId]); // same key replayed
+      else if (r !== created[0]) expect(r.json().code).toBe("conflict");
     }
     const docs = await t.db.pool.query("SELECT count(*)::int AS n FROM documents WHERE calculation_id = $1", [calc.id]);
     expect(docs.rows[0].n).toBe(1);
@@ -164,12 +168,40 @@ describe("issuing", () => {
   it("same Idempotency-Key with a different body → 409 idempotency_conflict", async () => {
     const { c } = await invoiceable("idem-conflict");
     const calc = await preview(t.app, c.id, "2026-01-01T00:00:00Z");
-    expect((await issue(t.app, c.id, calc.id, "k-1")).statusCode).toBe(201);
+    const first = await issue(t.app, c.id, calc.id, "k-1");
+    expect(first.statusCode).toBe(201);
+    expect(first.headers["idempotent-replayed"]).toBeUndefined();
+    // A replay answers as the first time: the same status and body, marked as a replay.
     const replay = await issue(t.app, c.id, calc.id, "k-1");
-    expect(replay.statusCode).toBe(200);
+    expect(replay.statusCode).toBe(201);
+    expect(replay.headers["idempotent-replayed"]).toBe("true");
+    expect(replay.json()).toEqual(first.json());
     const other = await issue(t.app, c.id, "0196a0b0-0000-7000-8000-000000000000", "k-1");
     expect(other.statusCode).toBe(409);
     expect(other.json().code).toBe("idempotency_conflict");
+  });
+
+  it("a period that has not ended → previewed as an estimate (periodClosed false), issuing → 409 period_open", async () => {
+    const c = await createContract(t.app, {
+      customerId: "open-period",
+      name: "open-period",
+      currency: "USD",
+      billingPeriod: "monthly",
+      startDate: "2026-01-01",
+      terms: { meters: [meter("calls", "0.50")] },
+    });
+    await ingest(t.app, [...events("open-period", "calls", "100", "2026-10-10T00:00:00Z"), ...events("open-period", "calls", "40", "2026-11-10T00:00:00Z")]);
+    const closed = await preview(t.app, c.id, "2026-10-01T00:00:00Z");
+    expect(closed).toMatchObject({ periodClosed: true, total: "50.00" });
+    // November 2026 is still running at the test clock's 2026-11-15.
+    const running = await preview(t.app, c.id, "2026-11-01T00:00:00Z");
+    expect(running).toMatchObject({ periodClosed: false, total: "20.00", action: "invoice" });
+    expect((await get(t.app, `/v1/calculations/${running.id}`, "reader")).json().periodClosed).toBe(false);
+    const refused = expectProblem(await issue(t.app, c.id, running.id, "open-1"), 409, "period_open");
+    expect(refused.period).toEqual({ start: "2026-11-01T00:00:00.000Z", end: "2026-12-01T00:00:00.000Z" });
+    const docs = await t.db.pool.query("SELECT count(*)::int AS n FROM documents WHERE contract_id = $1", [c.id]);
+    expect(docs.rows[0].n).toBe(0);
+    expect((await issue(t.app, c.id, closed.id)).statusCode).toBe(201);
   });
 
   it("inputs changed since the preview → 409 stale_preview", async () => {
@@ -284,16 +316,23 @@ describe("issuing", () => {
       "UPDATE credit_drawdowns SET amount = 0",
       "TRUNCATE audit_log",
       "DELETE FROM audit_log",
-    ])
-      await expect(t.db.pool.query(sql), sql).rejects.toThrow(/append-only/);
+    ]) {
+      // As the owner, whose privileges would allow it: the triggers refuse. (The runtime role is refused by
+      // its grants already: test/api/least-privilege.test.ts.)
+      const owner = new pg.Client({ connectionString: t.url });
+      await owner.connect();
+      await expect(owner.query(sql), sql).rejects.toThrow(/append-only/);
+      await owner.end();
+    }
     expect((await get(t.app, `/v1/documents/${doc.id}`, "reader")).json().amount).toBe("500.00");
   });
 
-  it("backup.csv lists every line with usage, included, rate and amount, and the totals", async () => {
+  it("backup.csv: customer, contract, number and local period first; JSON column names; already-billed rows cite their sources", async () => {
     const c = await createContract(t.app, {
       customerId: "csv",
       name: "csv",
       currency: "USD",
+      timezone: "America/New_York",
       billingPeriod: "monthly",
       startDate: "2026-01-01",
       terms: {
@@ -304,23 +343,100 @@ describe("issuing", () => {
         ],
       },
     });
+    const january = { periodStart: "2026-01-01T05:00:00Z", periodEnd: "2026-02-01T05:00:00Z" }; // local midnights in New York
+    expect((await post(t.app, `/v1/contracts/${c.id}/external-billings`, { ...january, amount: "99.00", reference: "ERP-99" }, "writer")).statusCode).toBe(201);
     await ingest(t.app, [...events("csv", "calls", "1000", "2026-01-05T00:00:00Z"), ...events("csv", "storage_gb", "25", "2026-01-05T00:00:00Z")]);
-    const calc = await preview(t.app, c.id, "2026-01-01T00:00:00Z");
-    const doc = (await issue(t.app, c.id, calc.id)).json();
+    const first = (await issue(t.app, c.id, (await preview(t.app, c.id, january.periodStart)).id)).json();
+    expect(first.amount).toBe("485.00"); // 99 + 900 × 0.50 + (10 × 2 + 15 × 1) − 99 billed by the ERP
+    // Late usage: a second invoice for the delta, whose backup cites both earlier billings.
+    await ingest(t.app, events("csv", "calls", "10", "2026-01-20T00:00:00Z"));
+    const rerun = await preview(t.app, c.id, january.periodStart);
+    await approveAll(t.app, rerun);
+    const doc = (await issue(t.app, c.id, rerun.id)).json();
+    expect(doc.amount).toBe("5.00");
+
     const res = await get(t.app, `/v1/documents/${doc.id}/backup.csv`, "reader");
     expect(res.statusCode).toBe(200);
     expect(String(res.headers["content-type"])).toMatch(/^text\/csv/);
-    const rows = res.body.trim().split("\r\n");
-    expect(rows[0]).toContain('document,line,kind,metric');
-    expect(rows.find((r) => r.includes('"calls"'))).toContain('"1000","100","900","per_unit","0.5"');
-    expect(rows.find((r) => r.includes('"storage_gb"'))).toMatch(/"graduated","0-10 @ 2; 10-∞ @ 1"/);
-    expect(rows.at(-1)).toContain(`"amount_due"`);
-    expect(rows.at(-1)).toContain(`"${doc.amount}"`);
+    const rows = res.body.trimEnd().split("\r\n").map((r) => (r === "" ? [] : r.slice(1, -1).split('","')));
+    expect(rows.slice(0, 9)).toEqual([
+      ["customerId", "csv"],
+      ["contractId", c.id],
+      ["number", doc.number],
+      ["kind", "invoice"],
+      ["period", "2026-01-01 to 2026-01-31"],
+      ["timezone", "America/New_York"],
+      ["currency", "USD"],
+      ["issuedAt", doc.issuedAt],
+      [],
+    ]);
+    const header = rows[9]!;
+    expect(header).toEqual([
+      "lineNo", "kind", "metric", "segment.from", "segment.to", "usage", "included", "billable", "pricingModel", "unitPrice", "tiers",
+      "packageSize", "packagePrice", "gross", "discount", "amount", "description",
+    ]);
+    const byName = (row: string[]) => Object.fromEntries(header.map((h, i) => [h, row[i]]));
+    const lines = rows.slice(10).map(byName);
+    expect(lines.find((l) => l.metric === "calls")).toMatchObject({ usage: "1010", included: "100", billable: "910", pricingModel: "per_unit", unitPrice: "0.5", amount: "455.00" });
+    expect(lines.find((l) => l.metric === "storage_gb")).toMatchObject({ pricingModel: "graduated", tiers: "0-10 @ 2; 10-∞ @ 1", amount: "35.00" });
+    expect(lines.find((l) => l.kind === "platform_fee")!.description).toBe("Platform fee 99.00 (v1, Jan 1–Jan 31, 2026)");
+    const totals = lines.filter((l) => l.lineNo === "").map((l) => [l.kind, l.amount, l.description]);
+    expect(totals).toEqual([
+      ["subtotal", "589.00", "the period's total"],
+      ["alreadyBilled", "99.00", "ERP-99 (external billing)"],
+      ["alreadyBilled", "485.00", `${first.number} (invoice)`],
+      ["amount", "5.00", "due"],
+    ]);
+
+    // The full export adds the engine's internals.
+    const full = await get(t.app, `/v1/documents/${doc.id}/backup.csv?detail=full`, "reader");
+    const fullHeader = full.body.split("\r\n")[9]!.slice(1, -1).split('","');
+    for (const internal of ["segment.version", "fraction", "capped", "unroundedAmount"]) {
+      expect(fullHeader).toContain(internal);
+      expect(header).not.toContain(internal);
+    }
+    expect((await get(t.app, `/v1/documents/${doc.id}/backup.csv?detail=everything`, "reader")).statusCode).toBe(400);
+  });
+
+  it("a document shows each grant's balance after it", async () => {
+    const c = await createContract(t.app, {
+      customerId: "balances",
+      name: "balances",
+      currency: "USD",
+      billingPeriod: "monthly",
+      startDate: "2026-01-01",
+      terms: {
+        meters: [meter("calls", "1.00")],
+        prepaidCredits: [
+          { id: "early", amount: "100.00", grantedAt: "2026-01-01T00:00:00Z", expiresAt: "2026-06-01T00:00:00Z" },
+          { id: "late", amount: "1000.00", grantedAt: "2026-01-01T00:00:00Z", expiresAt: "2027-01-01T00:00:00Z" },
+        ],
+      },
+    });
+    await ingest(t.app, events("balances", "calls", "250", "2026-01-05T00:00:00Z"));
+    const doc = (await issue(t.app, c.id, (await preview(t.app, c.id, "2026-01-01T00:00:00Z")).id)).json();
+    expect(doc.creditsApplied).toEqual([
+      { grantId: "early", amount: "100.00", balanceAfter: "0.00" },
+      { grantId: "late", amount: "150.00", balanceAfter: "850.00" },
+    ]);
+    expect((await get(t.app, `/v1/documents/${doc.id}`, "reader")).json().creditsApplied).toEqual(doc.creditsApplied);
+    const feb = (await get(t.app, `/v1/calculations/${(await preview(t.app, c.id, "2026-02-01T00:00:00Z")).id}`, "reader")).json();
+    expect(feb.inputs.creditBalances).toEqual([
+      { grantId: "early", available: "0" },
+      { grantId: "late", available: "850" },
+    ]);
   });
 });
 
 describe("audit log", () => {
   it("records every kind of change, verifies, and names the first tampered entry", async () => {
+    const billed = await post(t.app, `/v1/contracts/${(await get(t.app, "/v1/contracts?limit=1", "reader")).json().data[0].id}/external-billings`, {
+      periodStart: "2026-01-01T00:00:00Z",
+      periodEnd: "2026-02-01T00:00:00Z",
+      amount: "1.00",
+      reference: "ERP-AUDIT-1",
+    }, "writer");
+    expect(billed.statusCode, billed.body).toBe(201);
     const ok = await get(t.app, "/v1/audit/verify", "reader");
     expect(ok.json()).toMatchObject({ ok: true, firstBrokenId: null });
     expect(ok.json().entries).toBeGreaterThan(10);
@@ -330,8 +446,9 @@ describe("audit log", () => {
     expect([...actions].some((a) => a.startsWith("usage."))).toBe(true);
 
     const victim = (await t.db.pool.query("SELECT id::text AS id FROM audit_log ORDER BY seq OFFSET 5 LIMIT 1")).rows[0].id;
-    // What a superuser could do behind the service's back: disable the guard, edit a row, re-enable it.
-    const client = await t.db.pool.connect();
+    // What the owner or a superuser could do behind the service's back: disable the guard, edit a row, re-enable it.
+    const client = new pg.Client({ connectionString: t.url });
+    await client.connect();
     try {
       await client.query("BEGIN");
       await client.query("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only");
@@ -339,7 +456,7 @@ describe("audit log", () => {
       await client.query("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only");
       await client.query("COMMIT");
     } finally {
-      client.release();
+      await client.end();
     }
     const broken = await get(t.app, "/v1/audit/verify", "reader");
     expect(broken.json()).toMatchObject({ ok: false, firstBrokenId: victim });

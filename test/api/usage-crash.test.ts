@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestDatabase } from "../helpers/app.js";
+import { TEST_NOW, createTestDatabase } from "../helpers/app.js";
 
 const APP_NAME = "usage-crash-child";
 const SECRET = "crash-test-writer-secret";
@@ -33,11 +33,13 @@ beforeAll(async () => {
     script,
     `import { buildApp } from ${src("src/app.ts")};
 import { loadConfig } from ${src("src/config.ts")};
+import { fixedClock } from ${src("src/clock.ts")};
 import { connectDatabase } from ${src("src/db/client.ts")};
 import { KeyRing } from ${src("src/http/plugins/auth.ts")};
 const db = connectDatabase(process.env.CHILD_DATABASE_URL, 4);
 const app = await buildApp({
   config: loadConfig({ DATA_DIR: "/tmp/unused" }),
+  clock: fixedClock(${JSON.stringify(TEST_NOW)}),
   db,
   keys: new KeyRing([{ name: "crash-writer", role: "writer", secret: ${JSON.stringify(SECRET)} }]),
   logger: false,

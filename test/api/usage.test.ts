@@ -5,7 +5,7 @@ import { pgSql } from "../../src/db/tx.js";
 import { Decimal } from "../../src/domain/money.js";
 import { verifyAudit } from "../../src/services/audit.js";
 import { lateActivity, sumUsage } from "../../src/services/usage-aggregates.js";
-import { auth, startTestApp, useTestApp } from "../helpers/app.js";
+import { TEST_NOW, auth, startTestApp, useTestApp } from "../helpers/app.js";
 
 const t = useTestApp();
 
@@ -158,7 +158,8 @@ describe("POST /v1/usage", () => {
     expect(a.rows[0].payload).toMatchObject({ events: 3, accepted: 3, duplicates: 0, conflicts: 0, unmapped: 3 });
     expect(a.rows[0].payload.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(a.rows[0].entity_id).toBe(a.rows[0].payload.digest);
-    expect(JSON.stringify(a.rows[0].payload)).not.toContain("e-1"); // counts and a digest, not the events
+    // Counts and a digest, not the events: no event id appears as a JSON string (ids and digests may contain "e-1").
+    expect(JSON.stringify(a.rows[0].payload)).not.toContain('"e-1"');
     expect(await verifyAudit(pgSql(t.db.pool))).toMatchObject({ ok: true });
   });
 
@@ -179,8 +180,8 @@ describe("POST /v1/usage", () => {
   it("rejects the whole batch, naming every bad index and why, and stores nothing", async () => {
     const c = uniq("bad");
     const before = await auditCount("usage.ingested");
-    const old = new Date(Date.now() - 401 * 86_400_000).toISOString();
-    const future = new Date(Date.now() + 2 * 86_400_000).toISOString();
+    const old = new Date(Date.parse(TEST_NOW) - 401 * 86_400_000).toISOString();
+    const future = new Date(Date.parse(TEST_NOW) + 2 * 86_400_000).toISOString();
     const events: unknown[] = [
       ev(c, 0),
       ev(c, 1, { quantity: 5 as unknown as string }),
@@ -242,7 +243,7 @@ describe("POST /v1/usage", () => {
         method: "POST",
         url: "/v1/usage",
         headers: auth("writer"),
-        payload: { events: [ev(c, 1, { timestamp: new Date(Date.now() - 3 * 86_400_000).toISOString() }), ev(c, 2, { timestamp: new Date(Date.now() + 3_600_000).toISOString() })] },
+        payload: { events: [ev(c, 1, { timestamp: new Date(Date.parse(TEST_NOW) - 3 * 86_400_000).toISOString() }), ev(c, 2, { timestamp: new Date(Date.parse(TEST_NOW) + 3_600_000).toISOString() })] },
       });
       expect(res.statusCode).toBe(400);
       expect(res.json().errors).toEqual([
@@ -504,7 +505,7 @@ describe("GET /v1/contracts/{id}/usage-summary", () => {
     await ingestOk([ev(c, 5, { quantity: "1000", timestamp: "2026-05-10T00:00:00Z" })]);
     const may = (await get(`/v1/contracts/${contract.id}/usage-summary?at=2026-05-10T00:00:00Z`)).json();
     expect(may).toMatchObject({ version: 2, meters: [{ metric: "api_calls", used: "1000", included: "3000", remaining: "2000", shareUsed: "0.333333333" }] });
-    // Without `at`: now (November 2026).
+    // Without `at`: the period containing the clock's now (TEST_NOW, 15 November 2026).
     const now = (await get(`/v1/contracts/${contract.id}/usage-summary`)).json();
     expect(now.period.start).toBe("2026-11-01T00:00:00.000Z");
   });

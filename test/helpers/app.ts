@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, expect, inject } from "vitest";
 import { buildApp } from "../../src/app.js";
+import { fixedClock } from "../../src/clock.js";
 import { loadConfig } from "../../src/config.js";
 import { type Database, connectDatabase } from "../../src/db/client.js";
 import { KeyRing } from "../../src/http/plugins/auth.js";
@@ -16,12 +17,22 @@ export const KEYS = {
 } as const;
 export type TestRole = keyof typeof KEYS;
 
+/** The audit checkpoints' signing key of every test app (config AUDIT_SIGNING_KEY). */
+export const TEST_AUDIT_SIGNING_KEY = "test-audit-signing-key-0123456789abcdef";
+
+/**
+ * "Now" for every in-process test app: tests never depend on today's date (a test that needs another
+ * instant passes its own clock). Mid-November 2026, the time the fixtures' dates were written for.
+ */
+export const TEST_NOW = "2026-11-15T12:00:00.000Z";
+export const testClock = fixedClock(TEST_NOW);
+
 export const keyRing = () =>
   new KeyRing(Object.entries(KEYS).map(([role, secret]) => ({ name: `${role}-key`, role: role as TestRole, secret })));
 
 export const auth = (role: TestRole = "admin") => ({ authorization: `Bearer ${KEYS[role]}` });
 
-/** A new, migrated, empty database; returns its URL. */
+/** A new, migrated, empty database; returns its URL as the owner (the admin role that migrated the template). */
 export async function createTestDatabase(): Promise<string> {
   const adminUrl = inject("pgAdminUrl");
   const name = `t_${randomBytes(6).toString("hex")}`;
@@ -35,23 +46,34 @@ export async function createTestDatabase(): Promise<string> {
   return withDatabase(adminUrl, name);
 }
 
+/** The same database as the runtime role the service runs as (a member of rating_runtime, owning nothing). */
+export const runtimeUrlOf = (url: string) => withDatabase(inject("pgRuntimeUrl"), new URL(url).pathname.slice(1));
+
 export interface TestApp {
   app: Awaited<ReturnType<typeof buildApp>>;
+  /** Connected as the runtime role, like the app: a missing GRANT fails the tests. */
   db: Database;
+  /** The database as its owner (admin): for direct SQL a test needs beyond what the service may do. */
   url: string;
+  /** The database as the runtime role (what `db` and the app use). */
+  runtimeUrl: string;
   close(): Promise<void>;
 }
 
 export async function startTestApp(overrides: Record<string, string> = {}, extra: Partial<Parameters<typeof buildApp>[0]> = {}): Promise<TestApp> {
   const url = await createTestDatabase();
-  const db = connectDatabase(url, 10);
-  const config = loadConfig({ DATA_DIR: "/tmp/unused", ...overrides });
-  const app = await buildApp({ config, db, keys: keyRing(), logger: false, ...extra });
+  const runtimeUrl = runtimeUrlOf(url);
+  const db = connectDatabase(runtimeUrl, 10);
+  // A fixed audit signing key, so no test generates one into a DATA_DIR (docs/audit.md).
+  const config = loadConfig({ DATA_DIR: "/tmp/unused", AUDIT_SIGNING_KEY: TEST_AUDIT_SIGNING_KEY, ...overrides });
+  // Load shedding is tested on its own (isOverloaded); elsewhere a busy CI machine must not turn answers into 503s.
+  const app = await buildApp({ config, db, keys: keyRing(), logger: false, clock: testClock, maxEventLoopDelayMs: 60_000, ...extra });
   await app.ready();
   return {
     app,
     db,
     url,
+    runtimeUrl,
     async close() {
       await app.close();
       await db.close();

@@ -5,7 +5,7 @@ import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
 import { amendContract, createContract, getContract, listContracts, recordExternalBilling } from "../../services/contracts.js";
 import { actorOf } from "../plugins/auth.js";
-import { IdParams, Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
+import { IdParams, Pagination, decodeCursor, pageOf } from "../schemas/common.js";
 import {
   AmendmentBody,
   Contract,
@@ -22,6 +22,9 @@ import {
   externalBillingResponseExample,
   versionResponseExample,
 } from "../schemas/contracts.js";
+import { READ, READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
+
+const contractNotFound = notFoundIn("contract");
 
 export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.post(
@@ -29,6 +32,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "writer" },
       schema: {
+        operationId: "createContract",
         tags: ["contracts"],
         summary: "Create a contract with version 1",
         description:
@@ -39,7 +43,24 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
           "Text anywhere in a request (ids, names, terms, notes, query strings) must not contain NUL characters or unpaired UTF-16 " +
           "surrogates (→ 400): PostgreSQL cannot store the first and UTF-8 would silently replace the second.",
         body: CreateContractBody.meta({ examples: [contractExample] }),
-        response: { 201: Contract.meta({ examples: [contractResponseExample] }), ...problemResponses },
+        response: {
+          201: Contract.meta({ description: "Created: the contract with its version 1", examples: [contractResponseExample] }),
+          ...problems([...WRITE, 409], {
+            400: invalid([{ path: "body.terms.meters.0.pricing.unitPrice", message: "must be a non-negative decimal string with at most 14 integer and 12 fraction digits" }]),
+            403: forbiddenUnless("writer"),
+            409: {
+              description: "`conflict`: the customer id or an account id already maps to an active contract in an overlapping term",
+              examples: [
+                {
+                  summary: "Identifier already mapped",
+                  code: "conflict",
+                  detail: '"acme-eu" already maps to an active contract in this term',
+                  extra: { conflicts: [{ identifier: "acme-eu", contractId: "0196f6d2-3c4e-7a10-8b2c-5d6e7f809a1b" }] },
+                },
+              ],
+            },
+          }),
+        },
       },
     },
     async (request, reply) => reply.code(201).send(await createContract(db, actorOf(request), request.body)),
@@ -50,11 +71,15 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "reader" },
       schema: {
+        operationId: "listContracts",
         tags: ["contracts"],
         summary: "List contracts, oldest first",
         description: "`customerId` matches the contract's customer id or any of its account ids.",
         querystring: Pagination.extend({ customerId: z.string().min(1).max(200).optional() }).strict(),
-        response: { 200: ContractPage.meta({ examples: [contractPageExample] }), ...problemResponses },
+        response: {
+          200: ContractPage.meta({ description: "One page of contracts (without their versions)", examples: [contractPageExample] }),
+          ...problems(READ, { 400: invalid([{ path: "querystring.limit", message: "must be a whole number from 1 to 500" }], "the request querystring is not valid") }),
+        },
       },
     },
     async (request) => {
@@ -69,10 +94,14 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "reader" },
       schema: {
+        operationId: "getContract",
         tags: ["contracts"],
         summary: "A contract with all its versions",
         params: IdParams,
-        response: { 200: Contract.meta({ examples: [contractResponseExample] }), ...problemResponses },
+        response: {
+          200: Contract.meta({ description: "The contract with all its versions", examples: [contractResponseExample] }),
+          ...problems(READ_ONE, { 400: invalid([{ path: "params.id", message: "must be a UUID" }], "the request params is not valid"), 404: contractNotFound }),
+        },
       },
       // The hottest read: its view is built field by field from typed SQL (and tested against the create
       // response), so it skips the zod re-validation of the response; the schema still documents it.
@@ -86,6 +115,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "writer" },
       schema: {
+        operationId: "amendContract",
         tags: ["contracts"],
         summary: "Add a version (amendment or ramp) effective from an instant",
         description:
@@ -94,7 +124,14 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
           "issued document, are accepted but raise a blocking `amendment_conflict` on the next preview.",
         params: IdParams,
         body: AmendmentBody.meta({ examples: [amendmentExample] }),
-        response: { 201: ContractVersion.meta({ examples: [versionResponseExample] }), ...problemResponses },
+        response: {
+          201: ContractVersion.meta({ description: "Created: the new version", examples: [versionResponseExample] }),
+          ...problems([...WRITE, 404], {
+            400: invalid([{ path: "body.effectiveFrom", message: "must fall within the contract term" }]),
+            403: forbiddenUnless("writer"),
+            404: contractNotFound,
+          }),
+        },
       },
     },
     async (request, reply) => reply.code(201).send(await amendContract(db, actorOf(request), request.params.id, request.body)),
@@ -105,6 +142,7 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     {
       config: { role: "writer" },
       schema: {
+        operationId: "recordExternalBilling",
         tags: ["contracts"],
         summary: "Record an amount billed elsewhere (e.g. the platform fee)",
         description:
@@ -117,7 +155,29 @@ export const contractRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
         response: {
           200: ExternalBilling.meta({ description: "Already recorded with the same values", examples: [externalBillingResponseExample] }),
           201: ExternalBilling.meta({ description: "Recorded", examples: [externalBillingResponseExample] }),
-          ...problemResponses,
+          ...problems([...WRITE, 404, 409], {
+            400: invalid([{ path: "body.periodEnd", message: "must not pass the end of the billing period it belongs to (2027-01-01T00:00:00.000Z)" }]),
+            403: forbiddenUnless("writer"),
+            404: contractNotFound,
+            409: {
+              description: "`conflict`: the reference is already recorded with other values, or the period's already-billed amount would pass the largest storable amount",
+              examples: [
+                {
+                  summary: "Reference reused with other values",
+                  code: "conflict",
+                  detail: 'reference "NS-INV-2026-0042" is already recorded with other values',
+                  extra: { externalBillingId: "019a2b3c-5e6f-7a80-9b1c-2d3e4f5a6b7c" },
+                },
+                {
+                  summary: "Past the storable amount",
+                  code: "conflict",
+                  detail:
+                    "with this billing the period's already-billed amount would be 100000000000000.00, more than the largest amount the service can hold (99999999999999.99 USD)",
+                  extra: { alreadyBilled: "99999999999000.00", limit: "99999999999999.99" },
+                },
+              ],
+            },
+          }),
         },
       },
     },

@@ -6,7 +6,8 @@ import { UUID_PATTERN } from "../../db/ids.js";
 import { pgSql } from "../../db/tx.js";
 import { getException, listExceptions, resolveException } from "../../services/exceptions.js";
 import { actorOf } from "../plugins/auth.js";
-import { Id, IdParams, Pagination, decodeCursor, pageOf, problemResponses } from "../schemas/common.js";
+import { Id, IdParams, Pagination, decodeCursor, pageOf } from "../schemas/common.js";
+import { READ, READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
 import { Exception, ExceptionPage, ResolveBody, exceptionExample } from "../schemas/true-ups.js";
 
 export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
@@ -15,6 +16,7 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
     {
       config: { role: "reader" },
       schema: {
+        operationId: "listExceptions",
         tags: ["exceptions"],
         summary: "List exceptions, oldest first",
         querystring: Pagination.extend({
@@ -22,7 +24,10 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
           contractId: Id.optional(),
           kind: Exception.shape.kind.optional(),
         }).strict(),
-        response: { 200: ExceptionPage, ...problemResponses },
+        response: {
+          200: ExceptionPage.meta({ description: "One page of exceptions", examples: [{ data: [exceptionExample], nextCursor: null }] }),
+          ...problems(READ, { 400: invalid([{ path: "querystring.status", message: 'Invalid option: expected one of "open"|"approved"|"rejected"' }], "the request querystring is not valid") }),
+        },
       },
     },
     async (request) => {
@@ -36,7 +41,16 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
     "/exceptions/:id",
     {
       config: { role: "reader" },
-      schema: { tags: ["exceptions"], summary: "One exception", params: IdParams, response: { 200: Exception, ...problemResponses } },
+      schema: {
+        operationId: "getException",
+        tags: ["exceptions"],
+        summary: "One exception",
+        params: IdParams,
+        response: {
+          200: Exception.meta({ description: "The exception with its resolution, if any", examples: [exceptionExample] }),
+          ...problems(READ_ONE, { 400: invalid([{ path: "params.id", message: "must be a UUID" }], "the request params is not valid"), 404: notFoundIn("exception", exceptionExample.id) }),
+        },
+      },
     },
     async (request) => getException(pgSql(db.pool), request.params.id),
   );
@@ -46,12 +60,31 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
     {
       config: { role: "approver" },
       schema: {
+        operationId: "resolveException",
         tags: ["exceptions"],
         summary: "Record a decision: approve clears a blocking exception, reject keeps the issue blocked",
         description: "Every decision is audited with its actor and note. A rejected exception may later be approved; approving twice → 409.",
         params: IdParams,
         body: ResolveBody.meta({ examples: [{ decision: "approve", note: "Q4 launch traffic, confirmed with the customer" }] }),
-        response: { 200: Exception.meta({ examples: [exceptionExample] }), ...problemResponses },
+        response: {
+          200: Exception.meta({ description: "The exception with the decision recorded", examples: [exceptionExample] }),
+          ...problems([...WRITE, 404, 409], {
+            400: invalid([{ path: "body.note", message: "Too small: expected string to have >=1 characters" }]),
+            403: forbiddenUnless("approver"),
+            404: notFoundIn("exception", exceptionExample.id),
+            409: {
+              description: "`conflict`: the exception already has this decision (an approval is final)",
+              examples: [
+                {
+                  summary: "Already approved",
+                  code: "conflict",
+                  detail: "the exception is already approved: an approval is final",
+                  extra: { exception: exceptionExample },
+                },
+              ],
+            },
+          }),
+        },
       },
     },
     async (request) => resolveException(db, actorOf(request), request.params.id, request.body),

@@ -1,10 +1,13 @@
 // Usage routes: parse, call one use case, shape the response.
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
+import { MAX_JSON_DEPTH } from "../../domain/canonical-json.js";
 import { USAGE_LIMITS, ingestUsage, usageSummary, voidUsage } from "../../services/usage.js";
 import { actorOf } from "../plugins/auth.js";
-import { IdParams, problemResponses } from "../schemas/common.js";
+import { IdParams } from "../schemas/common.js";
+import { READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
 import { IngestResult, UsageSummary, UsageSummaryQuery, VoidBody, VoidResult, usageBatchBody } from "../schemas/usage.js";
 
 /** A full batch of 10,000 events with modest properties; larger bodies → 413. */
@@ -13,9 +16,10 @@ export const USAGE_BODY_LIMIT = 16 * 1024 * 1024;
 export interface UsageRouteOptions {
   db: Database;
   config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS">;
+  clock: Clock;
 }
 
-export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app, { db, config }) => {
+export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app, { db, config, clock }) => {
   const window = { maxAgeDays: config.USAGE_MAX_AGE_DAYS, maxFutureDays: config.USAGE_MAX_FUTURE_DAYS };
 
   app.post(
@@ -27,6 +31,7 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
       // library at 10,000 events); the zod schema below documents the same rules in the OpenAPI spec.
       validatorCompiler: () => (data: unknown) => ({ value: data }),
       schema: {
+        operationId: "ingestUsage",
         tags: ["usage"],
         summary: "Ingest a batch of 1 to 10,000 usage events, exactly once",
         description:
@@ -38,7 +43,7 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
           "are treated the same way (the first occurrence wins).\n\n" +
           `Limits: \`quantity\` a non-negative decimal string fitting numeric(38,9); ids at most ${USAGE_LIMITS.maxIdLength} ` +
           `characters, \`metric\` at most ${USAGE_LIMITS.maxMetricLength} of [A-Za-z0-9_.:-]; \`properties\` an object of at most ` +
-          `${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON; \`timestamp\` no older than USAGE_MAX_AGE_DAYS (default 400) and no ` +
+          `${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON, nesting at most ${MAX_JSON_DEPTH} levels; \`timestamp\` no older than USAGE_MAX_AGE_DAYS (default 400) and no ` +
           `further ahead than USAGE_MAX_FUTURE_DAYS (default 1) days; the body at most ${USAGE_BODY_LIMIT / 1024 / 1024} MiB (413).\n\n` +
           "Events are mapped to a contract by customer or account id at their timestamp. Events mapping to none are stored and " +
           "raise one non-blocking `unmapped_usage` exception per customer id and UTC calendar month. Events falling in a billing " +
@@ -46,10 +51,30 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
           "per contract, period and latest document. Every batch writes one audit entry (`usage.ingested`: counts and a sha256 " +
           "digest of the batch).",
         body: usageBatchBody(window),
-        response: { 200: IngestResult, ...problemResponses },
+        response: {
+          200: IngestResult.meta({ description: "Stored: the counts of accepted and duplicate events, and the conflicts", examples: [{ accepted: 2, duplicates: 0, conflicts: [] }] }),
+          ...problems(WRITE, {
+            400: {
+              description: "`validation_failed`: at least one event is not valid; `errors` names every bad event and field; nothing was stored",
+              examples: [
+                {
+                  summary: "A quantity sent as a JSON number",
+                  code: "validation_failed",
+                  detail: "1 event(s) are not valid; nothing was stored",
+                  extra: {
+                    errors: [
+                      { path: "body.events.1.quantity", message: "must be a non-negative decimal string with at most 29 integer and 9 fraction digits (never a JSON number)" },
+                    ],
+                  },
+                },
+              ],
+            },
+            403: forbiddenUnless("writer"),
+          }),
+        },
       },
     },
-    async (request) => ingestUsage(db, actorOf(request), request.body, window),
+    async (request) => ingestUsage(db, actorOf(request), request.body, window, clock.now()),
   );
 
   app.post(
@@ -57,6 +82,7 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
     {
       config: { role: "writer" },
       schema: {
+        operationId: "voidUsage",
         tags: ["usage"],
         summary: "Void events (a correction; nothing is deleted)",
         description:
@@ -65,7 +91,10 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
           "the answer is 200 either way. Voiding an event of a period that already has an issued document raises a blocking " +
           "`late_usage` exception, like a late event. Every request writes one audit entry (`usage.voided`).",
         body: VoidBody,
-        response: { 200: VoidResult, ...problemResponses },
+        response: {
+          200: VoidResult.meta({ description: "Voided: the counts, and the ids with no stored event", examples: [{ voided: 1, alreadyVoided: 0, notFound: [] }] }),
+          ...problems(WRITE, { 400: invalid([{ path: "body.eventIds", message: "Too small: expected array to have >=1 items" }]), 403: forbiddenUnless("writer") }),
+        },
       },
     },
     async (request) => voidUsage(db, actorOf(request), request.body),
@@ -76,6 +105,7 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
     {
       config: { role: "reader" },
       schema: {
+        operationId: "getUsageSummary",
         tags: ["usage"],
         summary: "Usage against each meter for the billing period containing `at`",
         description:
@@ -86,9 +116,22 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
           "`unmetered`. `at` outside the contract term → 400.",
         params: IdParams,
         querystring: UsageSummaryQuery,
-        response: { 200: UsageSummary, ...problemResponses },
+        response: {
+          200: UsageSummary.meta({ description: "Per meter: used, included, remaining and share used in the period containing `at`" }),
+          ...problems([...READ_ONE, 409], {
+            400: invalid(
+              [{ path: "querystring.at", message: "must fall within the contract term (from 2026-01-01T00:00:00.000Z to 2027-01-01T00:00:00.000Z)" }],
+              "the request is not valid",
+            ),
+            404: notFoundIn("contract"),
+            409: {
+              description: "`conflict`: no version of the contract is in force at `at`",
+              examples: [{ summary: "No version in force", code: "conflict", detail: "no version of contract 0196f6d2-3c4e-7a10-8b2c-5d6e7f809a1b is in force at 2026-01-01T00:00:00.000Z" }],
+            },
+          }),
+        },
       },
     },
-    async (request) => usageSummary(db, request.params.id, request.query.at),
+    async (request) => usageSummary(db, request.params.id, request.query.at, clock.now()),
   );
 };

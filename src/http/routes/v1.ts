@@ -1,5 +1,6 @@
 // Every /v1 route module, registered in one place.
 import type { FastifyPluginAsync } from "fastify";
+import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
 import { auditRoutes } from "./audit.js";
@@ -12,13 +13,14 @@ import { usageRoutes } from "./usage.js";
 export interface V1Options {
   db: Database;
   config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS">;
+  clock: Clock;
 }
 
 export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(contractRoutes, { db: opts.db });
-  await app.register(trueUpRoutes, { db: opts.db });
+  await app.register(trueUpRoutes, { db: opts.db, clock: opts.clock });
   await app.register(exceptionRoutes, { db: opts.db });
   await app.register(documentRoutes, { db: opts.db });
   await app.register(auditRoutes, { db: opts.db });
-  await app.register(usageRoutes, { db: opts.db, config: opts.config });
+  await app.register(usageRoutes, { db: opts.db, config: opts.config, clock: opts.clock });
 };

@@ -1,6 +1,7 @@
 // Schemas shared by routes: problem+json, pagination, ids, instants, decimal strings.
 import { z } from "zod";
 import { UUID_PATTERN } from "../../db/ids.js";
+import { MAX_FRACTION_DIGITS, NANOSECONDS_MESSAGE, hasAtMostNanoseconds } from "../../domain/terms.js";
 import { validationFailed } from "../problems.js";
 
 export const Problem = z
@@ -46,11 +47,18 @@ const yearInRange = (s: string) => {
 };
 const yearMessage = `the year must be between ${FIRST_YEAR} and ${LAST_YEAR}`;
 
-/** An ISO 8601 instant with an explicit offset ("2026-01-01T00:00:00Z"), in the years 1970 to 2199. */
+/**
+ * An ISO 8601 instant with an explicit offset ("2026-01-01T00:00:00Z"), in the years 1970 to 2199, with at
+ * most 9 fraction digits. Every instant of the API (bodies and query strings) is this schema.
+ */
 export const Instant = z.iso
   .datetime({ offset: true })
   .refine(yearInRange, yearMessage)
-  .meta({ id: "Instant", description: `ISO 8601 instant with offset, in the years ${FIRST_YEAR} to ${LAST_YEAR}` });
+  .refine(hasAtMostNanoseconds, NANOSECONDS_MESSAGE)
+  .meta({
+    id: "Instant",
+    description: `ISO 8601 instant with offset, in the years ${FIRST_YEAR} to ${LAST_YEAR}, at most ${MAX_FRACTION_DIGITS} fraction digits`,
+  });
 
 export const CalendarDateString = z.iso
   .date()

@@ -32,7 +32,7 @@ const Tier = z.object({
   amount: z.string(),
 });
 
-/** A rated line with its explanation: enough for a customer to check the number (DESIGN.md section 4). */
+/** A rated line with its explanation: enough for a customer to check the number (docs/rating.md, "Explanations"). */
 export const Line = z.object({
   kind: z.enum(["platform_fee", "usage", "contract_discount", "contract_cap", "commitment_shortfall", "credit_applied"]),
   metric: z.string().optional(),
@@ -58,12 +58,24 @@ export const Line = z.object({
   usageCharges: z.string().optional(),
   scope: z.enum(["period", "term"]).optional(),
   periods: z.array(z.object({ start: z.string(), end: z.string(), usageCharges: z.string() })).optional(),
+  commitmentParts: z
+    .array(z.object({ segment: z.object({ from: z.string(), to: z.string(), version: z.number().int() }), amount: z.string(), fraction: z.string(), commitment: z.string() }))
+    .optional()
+    .describe("Period commitment_shortfall: each segment's commitment, amount × fraction; they add up to `commitment`"),
   grantId: z.string().optional(),
   available: z.string().optional(),
+  balanceAfter: z.string().optional().describe("credit_applied: the grant's balance once this period's use is recorded"),
   expiresAt: z.string().optional(),
   unroundedAmount: z.string(),
   amount: z.string().describe("Rounded to the currency's minor unit"),
   description: z.string(),
+});
+
+/** A grant's use by a period, and the balance it leaves (absent on documents issued before balances were recorded). */
+const CreditApplied = z.object({
+  grantId: z.string(),
+  amount: z.string(),
+  balanceAfter: z.string().optional().describe("The grant's balance once this use is recorded: what the next period can draw"),
 });
 
 export const Calculation = z
@@ -71,6 +83,7 @@ export const Calculation = z
     id: Id,
     contractId: Id,
     period: Period,
+    periodClosed: z.boolean().describe("Whether the period had ended when it was rated; false: an estimate, which cannot be issued yet (409 period_open)"),
     segments: z.array(z.object({ from: z.string(), to: z.string(), version: z.number().int().nullable(), fraction: z.string() })),
     lines: z.array(Line),
     total: z.string(),
@@ -78,7 +91,7 @@ export const Calculation = z
     delta: z.string(),
     action: z.enum(["invoice", "credit_memo", "none"]),
     currency: z.string(),
-    creditsApplied: z.array(z.object({ grantId: z.string(), amount: z.string() })),
+    creditsApplied: z.array(CreditApplied),
     exceptions: z.array(Exception),
     inputsHash: z.string(),
     engineVersion: z.string(),
@@ -123,7 +136,7 @@ export const Document = z.object({
   subtotal: z.string().describe("The period's full total"),
   alreadyBilled: z.string(),
   amount: z.string().describe("|delta|: due on an invoice, credited on a credit memo"),
-  creditsApplied: z.array(z.object({ grantId: z.string(), amount: z.string() })),
+  creditsApplied: z.array(CreditApplied),
   calculationId: Id,
   inputsHash: z.string(),
   issuedAt: z.string(),
@@ -150,9 +163,57 @@ export const AuditEntry = z.object({
   hash: z.string(),
 });
 export const AuditPage = page(AuditEntry);
-export const AuditVerification = z.object({ ok: z.boolean(), entries: z.number().int(), firstBrokenId: z.string().nullable() });
+const CheckpointCheck = z
+  .object({
+    seq: z.string(),
+    at: z.string(),
+    keyId: z.string(),
+    verified: z.boolean().describe("The signature holds with the service's key, the entry at seq has the signed hash, and the chain reaches seq"),
+  })
+  .nullable();
+export const AuditProblem = z.object({
+  kind: z
+    .enum(["chain_broken", "checkpoint_invalid", "checkpoint_mismatch", "chain_truncated", "checkpoint_missing", "digest_mismatch", "row_missing", "unattested", "rollup_mismatch"])
+    .describe("What failed (docs/audit.md)"),
+  entityType: z.string().describe("audit_entry, audit_checkpoint, document, contract_version, usage_batch, usage_event or usage_rollup"),
+  entityId: z.string(),
+  message: z.string(),
+});
+export const AuditVerification = z.object({
+  ok: z.boolean().describe("No problem found"),
+  entries: z.number().int(),
+  firstBrokenId: z.string().nullable().describe("The first entry whose link or hash does not hold"),
+  checkpoint: CheckpointCheck.describe("The latest stored checkpoint, or null when there is none"),
+  suppliedCheckpoint: CheckpointCheck.describe("The checkpoint passed as ?checkpoint=, or null"),
+  deep: z.boolean().describe("Whether documents, contract versions, usage batches and rollups were recomputed from their rows"),
+  problems: z.array(AuditProblem).describe("Everything found, at most 200"),
+});
+export const AuditVerifyQuery = z
+  .object({
+    deep: z.enum(["true", "false"]).default("false").describe("Also recompute every document, contract version and usage batch from its rows"),
+    checkpoint: z
+      .string()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe("A checkpoint token kept outside the service (from POST /v1/audit/checkpoints): the chain must still reach it and match it"),
+  })
+  .strict();
+export const AuditCheckpoint = z.object({
+  id: Id,
+  seq: z.string().describe("The head entry's seq when signed"),
+  hash: z.string().describe("The hash of the entry at seq"),
+  entries: z.string().describe("How many entries the chain held"),
+  at: z.string(),
+  keyId: z.string().describe("Fingerprint of the signing key (not the key)"),
+  signature: z.string().describe("HMAC-SHA256 (hex) of the canonical JSON of {domain, seq, hash, at, entries}"),
+  reason: z.enum(["periodic", "on_demand"]),
+  createdBy: z.string(),
+  token: z.string().describe("The signed checkpoint as one string: keep it outside, pass it to GET /v1/audit/verify?checkpoint="),
+});
+export const AuditCheckpointPage = page(AuditCheckpoint);
 
-// Examples for the OpenAPI document: DESIGN.md's annual worked example.
+// Examples for the OpenAPI document: the annual worked example of docs/rating.md.
 const P = { start: "2026-01-01T00:00:00.000Z", end: "2027-01-01T00:00:00.000Z" };
 const exampleLines = [
   {
@@ -162,7 +223,7 @@ const exampleLines = [
     included: null,
     billable: null,
     fraction: "1",
-    description: "Platform fee 120000 × 1 (version 1, 2026-01-01T00:00:00.000Z to 2027-01-01T00:00:00.000Z, fraction 1)",
+    description: "Platform fee 120,000.00 (v1, Jan 1–Dec 31, 2026)",
     unroundedAmount: "120000",
     amount: "120000.00",
   },
@@ -181,7 +242,7 @@ const exampleLines = [
     discount: "0",
     capped: "0",
     discountPercent: "0",
-    description: "api_calls: 1400000 used − 1000000 included = 400000 billable; 400000 × 0.08 = 32000 (version 1, fraction 1)",
+    description: "api_calls: 1,400,000 used − 1,000,000 included = 400,000 billable; 400,000 × 0.08 = 32,000.00 (v1, Jan 1–Dec 31, 2026)",
     unroundedAmount: "32000",
     amount: "32000.00",
   },
@@ -191,6 +252,7 @@ export const calculationExample = {
   id: "0196f6d3-0a1b-7c2d-8e3f-405162738495",
   contractId: "0196f6d2-3c4e-7a10-8b2c-5d6e7f809a1b",
   period: P,
+  periodClosed: true,
   segments: [{ from: P.start, to: P.end, version: 1, fraction: "1" }],
   lines: exampleLines,
   total: "152000.00",

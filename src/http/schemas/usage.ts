@@ -1,7 +1,8 @@
-// Request and response schemas of the usage routes (DESIGN.md section 5, "Usage ingestion").
+// Request and response schemas of the usage routes (ingestion: exactly once per customerId and eventId).
 // The batch schema checks every event fully (format, precision, the accepted time window, property size),
 // so one 400 names every bad index and why; it uses the service's own parsing functions.
 import { z } from "zod";
+import { MAX_JSON_DEPTH } from "../../domain/canonical-json.js";
 import {
   type TimeWindow,
   USAGE_LIMITS,
@@ -62,7 +63,9 @@ export function usageEvent(window: TimeWindow) {
           const why = checkProperties(p);
           if (why) ctx.addIssue({ code: "custom", message: why });
         })
-        .describe(`Free-form attributes, at most ${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON; part of the event's body`),
+        .describe(
+          `Free-form attributes, at most ${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON, objects and arrays nested at most ${MAX_JSON_DEPTH} levels; part of the event's body`,
+        ),
     })
     .strict();
 }
