@@ -3,6 +3,7 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.js";
+import { type Sql, pgSql } from "./tx.js";
 
 // numeric and bigint come back as strings: money never passes through a JavaScript number.
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => v);
@@ -10,6 +11,8 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 
 export interface Database {
   pool: pg.Pool;
+  /** Queries outside a transaction (reads), on the pool: the same surface a transaction gives. */
+  sql: Sql;
   prisma: PrismaClient;
   close(): Promise<void>;
 }
@@ -43,6 +46,7 @@ export function connectDatabase(url: string, poolSize = 10, timeouts: DatabaseTi
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     pool,
+    sql: pgSql(pool),
     prisma,
     async close() {
       await prisma.$disconnect().catch(() => undefined);

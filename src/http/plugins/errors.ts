@@ -7,6 +7,7 @@ import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { isDatabaseTimeout, isDatabaseUnavailable, isUnstorableValue, sqlState } from "../../db/errors.js";
 import { JsonDepthError } from "../../domain/canonical-json.js";
+import { DomainError, ValidationError } from "../../errors.js";
 import { PeriodError, RatingInputError } from "../../domain/index.js";
 import { type FieldError, type ProblemCode, ProblemError, problemBody } from "../problems.js";
 
@@ -51,6 +52,17 @@ function zodPath(instancePath: string, params: Record<string, unknown> | undefin
   return p;
 }
 
+/**
+ * Where a field of a use case's input came from: the querystring or the path parameters when the request
+ * carried it there, the body otherwise ("" is the whole body). Domain errors name fields in their own terms.
+ */
+export function requestPath(request: FastifyRequest, field: string): string {
+  const top = field.split(".")[0] ?? "";
+  const has = (part: unknown) => typeof part === "object" && part !== null && top !== "" && Object.hasOwn(part, top);
+  const where = has(request.query) ? "querystring" : has(request.params) ? "params" : "body";
+  return field ? `${where}.${field}` : where;
+}
+
 export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
   // Every route's pattern and methods, to tell "no such path" (404) from "not with this method" (405).
   const routes: { pattern: RegExp; methods: Set<string> }[] = [];
@@ -79,6 +91,11 @@ export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
       for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
       return send(reply, request, error.code, error.message, error.extra);
     }
+    if (error instanceof ValidationError) {
+      const errors: FieldError[] = error.issues.map((i) => ({ path: requestPath(request, i.field), message: i.message }));
+      return send(reply, request, "validation_failed", error.message, { ...error.details, errors });
+    }
+    if (error instanceof DomainError) return send(reply, request, error.code, error.message, error.details);
     if (error instanceof RatingInputError || error instanceof PeriodError) {
       // The engine refuses input the edge should have caught; still the caller's input, so a 400.
       const path = error instanceof RatingInputError ? error.path : "body";
