@@ -2,22 +2,13 @@
 // listening on a free port with a real API key; autocannon on GET /v1/contracts/{id} (auth, rate limit, a
 // database read, zod serialisation), then on a bare Fastify app answering the same JSON from memory. Prints
 // both requests/s, their ratio (target ≥ 0.3), and a CPU profile of the real app grouped by package.
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import autocannon from "autocannon";
 import Fastify from "fastify";
-import { buildApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
-import { connectDatabase } from "../src/db/client.js";
-import { startEmbeddedPostgres } from "../src/db/embedded.js";
-import { migrate } from "../src/db/migrator.js";
-import { KeyRing } from "../src/http/plugins/auth.js";
+import { ratioToBaseline, run, withBench } from "./harness.js";
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const KEY = "bench-http-admin-secret";
 
 async function load(url: string, headers: Record<string, string> = {}, duration = DURATION) {
   const result = await autocannon({ url, connections: CONNECTIONS, duration, headers });
@@ -78,27 +69,8 @@ async function profileWhile<T>(run: () => Promise<T>): Promise<{ result: T; byCa
 }
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), "bench-http-"));
-  chmodSync(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dir });
-  let cleanup = async () => {
-    await pg.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await migrate(pg.ownerUrl);
-    const db = connectDatabase(pg.runtimeUrl, Number(process.env.DB_POOL_SIZE ?? 10), { statementTimeoutMs: 0 }); // no statement timeout: a bench measures
-    const config = loadConfig({ RATE_LIMIT_PER_MINUTE: "10000000" });
-    const app = await buildApp({ config, db, keys: new KeyRing([{ name: "bench", role: "admin", secret: KEY }]), logger: false });
-    const address = await app.listen({ port: 0, host: "127.0.0.1" });
-    const prior = cleanup;
-    cleanup = async () => {
-      await app.close();
-      await db.close();
-      await prior();
-    };
-
-    const auth = { authorization: `Bearer ${KEY}` };
+  const poolSize = Number(process.env.DB_POOL_SIZE ?? 10);
+  await withBench({ name: "http", role: "admin", poolSize, listen: true }, async ({ base: address, auth }) => {
     const created = await fetch(`${address}/v1/contracts`, {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
@@ -132,12 +104,12 @@ async function main() {
     const baseline = await load(`${bareAddress}/v1/contracts/${contract.id}`);
     await bare.close();
 
-    const ratio = real.rps / baseline.rps;
+    const { ratio, text } = ratioToBaseline(real.rps, baseline.rps, 0.3);
     const row = (name: string, r: typeof real) =>
       `  ${name.padEnd(44)} ${r.rps.toFixed(0).padStart(8)} req/s   p50 ${String(r.p50).padStart(3)} ms   p99 ${String(r.p99).padStart(3)} ms`;
     process.stdout.write(`${row("GET /v1/contracts/{id} (real app)", real)}\n`);
     process.stdout.write(`${row("bare Fastify, same JSON from memory", baseline)}\n`);
-    process.stdout.write(`  ratio real / bare: ${ratio.toFixed(2)} (target ≥ 0.30) ${ratio >= 0.3 ? "OK" : "BELOW TARGET"}\n\n`);
+    process.stdout.write(`  ratio real / bare: ${text}\n\n`);
 
     const { byCategory, topFunctions } = await profileWhile(() => load(url, auth, Math.min(DURATION, 5)));
     process.stdout.write("CPU profile of the real app under load (self time, this process):\n");
@@ -145,12 +117,7 @@ async function main() {
     process.stdout.write("top functions:\n");
     for (const [fn, p] of topFunctions) process.stdout.write(`  ${p.toFixed(1).padStart(5)}%  ${fn}\n`);
     if (process.env.BENCH_STRICT && ratio < 0.3) process.exitCode = 1;
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(1);
-});
+run(main);

@@ -6,19 +6,12 @@
 // as COPY's file is written before its clock starts. COPY reads a server-side CSV file (the rating role is
 // the cluster's superuser), the fastest form of COPY: no client round trips at all.
 // Env: BENCH_EVENTS (1000000), BENCH_BATCH (1000), BENCH_CLIENTS (4), BENCH_EXTRA (9000000), BENCH_QUERIES (200).
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, chmodSync as chmod } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { buildApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
-import { connectDatabase } from "../src/db/client.js";
-import { startEmbeddedPostgres } from "../src/db/embedded.js";
-import { migrate } from "../src/db/migrator.js";
-import { pgSql } from "../src/db/tx.js";
-import { KeyRing } from "../src/http/plugins/auth.js";
-import { sumUsage } from "../src/services/usage-aggregates.js";
-import { bodyHash } from "../src/services/usage.js";
+import { sumUsage } from "../src/db/queries/usage.js";
+import { bodyHash } from "../src/domain/usage-rules.js";
+import { ratioToBaseline, run, withBench } from "./harness.js";
 
 const EVENTS = Number.parseInt(process.env.BENCH_EVENTS ?? "1000000", 10);
 const BATCH = Number.parseInt(process.env.BENCH_BATCH ?? "1000", 10);
@@ -27,7 +20,6 @@ const EXTRA = Number.parseInt(process.env.BENCH_EXTRA ?? "9000000", 10);
 const QUERIES = Number.parseInt(process.env.BENCH_QUERIES ?? "200", 10);
 const CUSTOMERS = 100;
 const METRICS = ["api_calls", "storage_gb", "seats"];
-const KEY = "bench-writer-secret";
 const DAY = 86_400_000;
 
 const pct = (xs: number[], p: number) => {
@@ -66,26 +58,10 @@ const nodeCpuSeconds = () => {
 
 async function main() {
   const started = performance.now();
-  const dir = mkdtempSync(join(tmpdir(), "bench-ingest-"));
-  chmodSync(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dir, database: "bench" });
-  // The owner: the raw COPY baseline below reads a server file and creates a scratch table.
-  const db = connectDatabase(pg.ownerUrl, 10, { statementTimeoutMs: 0 }); // seeding loads millions of rows per statement
-  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
-  try {
-    await migrate(pg.ownerUrl);
-    const config = loadConfig({ DATA_DIR: dir, RATE_LIMIT_PER_MINUTE: "10000000" });
-    app = await buildApp({
-      config,
-      db,
-      keys: new KeyRing([{ name: "bench", role: "writer", secret: KEY }]),
-      logger: false,
-      maxEventLoopDelayMs: 60_000,
-    });
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    const addr = app.server.address();
-    const base = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
-    const headers = { authorization: `Bearer ${KEY}`, "content-type": "application/json" };
+  // As the owner: the raw COPY baseline below reads a server file and creates a scratch table.
+  const bench = { name: "ingest", database: "bench", asOwner: true, role: "writer", listen: true, maxEventLoopDelayMs: 60_000 } as const;
+  await withBench(bench, async ({ dir, db, base, auth }) => {
+    const headers = { ...auth, "content-type": "application/json" };
 
     // Every customer has a contract (mapping and the FOR SHARE lock are on the measured path).
     const monthStart = (ms: number) => {
@@ -134,7 +110,7 @@ async function main() {
       lines.push(`${e.customerId},${e.eventId},${e.metric},${e.quantity},${e.timestamp},${props},${hash}`);
     }
     writeFileSync(csvPath, `${lines.join("\n")}\n`);
-    chmod(csvPath, 0o644);
+    chmodSync(csvPath, 0o644);
     lines.length = 0;
 
     log(`ingest: ${fmt(EVENTS)} events, ${bodies.length} batches of ${BATCH}, ${CLIENTS} concurrent clients, ${CUSTOMERS} customers with contracts`);
@@ -192,7 +168,7 @@ async function main() {
     const copyCpu1 = postgresCpuSeconds();
     log(`  raw COPY   ${fmt(copyRate)} events/s  (${copySeconds.toFixed(1)} s; same columns, indexes and unique constraint)`);
     if (copyCpu0 !== null && copyCpu1 !== null) log(`             CPU per 1,000 rows: postgres ${(((copyCpu1 - copyCpu0) * 1000) / (EVENTS / 1000)).toFixed(1)} ms (one backend)`);
-    log(`  ratio      ${(httpRate / copyRate).toFixed(2)} of COPY's rate (target ≥ 0.50), with dedupe, rollups, contract mapping and audit`);
+    log(`  ratio      ${ratioToBaseline(httpRate, copyRate, 0.5).text}: the API's rate of COPY's, with dedupe, rollups, contract mapping and audit`);
     const check = await db.pool.query<{ a: string; b: string }>(
       "SELECT (SELECT count(*) FROM usage_events)::text AS a, (SELECT sum(events) FROM usage_rollups)::text AS b",
     );
@@ -203,7 +179,7 @@ async function main() {
     const month = { from: new Date(t0).toISOString(), to: new Date(Date.UTC(new Date(t0).getUTCFullYear(), new Date(t0).getUTCMonth() + 1, 1)).toISOString() };
     // The same month for a contract in Asia/Kolkata: its edges are on half hours, so edge hours come from usage_events.
     const ragged = { from: new Date(Date.parse(month.from) - 5.5 * 3_600_000).toISOString(), to: new Date(Date.parse(month.to) - 5.5 * 3_600_000).toISOString() };
-    const sql = pgSql(db.pool);
+    const { sql } = db;
     const measure = async (label: string) => {
       await db.pool.query("VACUUM ANALYZE usage_events");
       await db.pool.query("VACUUM ANALYZE usage_rollups");
@@ -268,15 +244,7 @@ async function main() {
       await measure("10M");
     }
     log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
-  } finally {
-    await app?.close().catch(() => undefined);
-    await db.close();
-    await pg.stop().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
-main().catch((e) => {
-  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exit(1);
-});
+run(main);

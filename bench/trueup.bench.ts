@@ -2,22 +2,13 @@
 // A real embedded PostgreSQL and the real app (through inject: the full Fastify stack without a socket).
 // Events are loaded with SQL (generate_series) into usage_events and the hourly rollups exactly as
 // ingestion would keep them; ingestion itself is measured by bench:ingest.
-import { chmodSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { buildApp } from "../src/app.js";
 import { fixedClock } from "../src/clock.js";
-import { loadConfig } from "../src/config.js";
-import { connectDatabase } from "../src/db/client.js";
-import { startEmbeddedPostgres } from "../src/db/embedded.js";
-import { migrate } from "../src/db/migrator.js";
-import { KeyRing } from "../src/http/plugins/auth.js";
+import { run, withBench } from "./harness.js";
 
 const SIZES = (process.env.BENCH_SIZES ?? "100000,1000000,10000000").split(",").map((s) => Number.parseInt(s, 10));
 const PREVIEWS = Number.parseInt(process.env.BENCH_PREVIEWS ?? "60", 10);
 const CONTRACTS = Number.parseInt(process.env.BENCH_CONTRACTS ?? "1000", 10);
-const KEY = "bench-admin-secret";
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -25,18 +16,10 @@ const pct = (xs: number[], p: number) => {
 };
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), "bench-trueup-"));
-  chmodSync(dir, 0o755);
-  const pg = await startEmbeddedPostgres({ dir });
-  const db = connectDatabase(pg.runtimeUrl, 10, { statementTimeoutMs: 0 }); // seeding loads millions of rows per statement
-  try {
-    await migrate(pg.ownerUrl);
-    const config = loadConfig({ DATA_DIR: dir, RATE_LIMIT_PER_MINUTE: "10000000" });
-    // The data is January 2026: a fixed clock keeps its late events inside the usage window whenever it runs.
-    const app = await buildApp({ config, db, keys: new KeyRing([{ name: "bench", role: "admin", secret: KEY }]), logger: false, clock: fixedClock("2026-03-01T00:00:00Z") });
-    await app.ready();
+  // The data is January 2026: a fixed clock keeps its late events inside the usage window whenever it runs.
+  await withBench({ name: "trueup", role: "admin", clock: fixedClock("2026-03-01T00:00:00Z") }, async ({ db, app, auth }) => {
     const call = async (method: "GET" | "POST", url: string, payload?: object) => {
-      const res = await app.inject({ method, url, payload, headers: { authorization: `Bearer ${KEY}` } });
+      const res = await app.inject({ method, url, payload, headers: auth });
       if (res.statusCode >= 300) throw new Error(`${method} ${url} → ${res.statusCode} ${res.body}`);
       return res.json();
     };
@@ -141,15 +124,7 @@ async function main() {
       "SELECT count(*)::int AS n FROM documents d JOIN contracts c ON c.id = d.contract_id WHERE c.customer_id LIKE 'issue-%'",
     );
     console.log(`  ${n} documents in ${secs.toFixed(2)} s: ${(n / secs).toFixed(0)} issues/s; latency p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms`);
-    await app.close();
-  } finally {
-    await db.close();
-    await pg.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+run(main);

@@ -6,18 +6,16 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import openapiTS, { astToString } from "openapi-typescript";
-import { buildApp } from "../src/app.js";
-import { loadConfig } from "../src/config.js";
+import { appOn } from "../bench/harness.js";
 import { connectDatabase } from "../src/db/client.js";
-import { KeyRing } from "../src/http/plugins/auth.js";
 
 export const OPENAPI_FILE = resolve(import.meta.dirname, "../openapi/openapi.json");
 export const CLIENT_TYPES_FILE = resolve(import.meta.dirname, "../test/generated/api.d.ts");
 
 export async function openapiDocument(): Promise<string> {
   const db = connectDatabase("postgresql://openapi@127.0.0.1:1/unused", 1);
-  // Defaults only: the document must not depend on the environment it is generated in.
-  const app = await buildApp({ config: loadConfig({}), db, keys: new KeyRing([]), logger: false });
+  // Defaults only and no API key: the document must not depend on the environment it is generated in.
+  const app = await appOn(db);
   try {
     await app.ready();
     return `${JSON.stringify(app.swagger(), null, 2)}\n`;

@@ -18,7 +18,7 @@ import { storableTextPlugin } from "./http/plugins/storable-text.js";
 import { ProblemError } from "./http/problems.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { v1Routes } from "./http/routes/v1.js";
-import { configureAuditSigning } from "./services/audit.js";
+import { configureAuditSigning } from "./services/audit/checkpoints.js";
 
 export interface AppOptions {
   config: Pick<
@@ -42,7 +42,7 @@ export interface AppOptions {
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export async function buildApp(opts: AppOptions) {
-  // One key per process (services/audit.ts). Without one (scripts, some tests) a random key: its checkpoints
+  // One key per process (services/audit/checkpoints.ts). Without one (scripts, some tests) a random key: its checkpoints
   // verify only in this process, which is all such a process needs.
   const { AUDIT_SIGNING_KEY, AUDIT_CHECKPOINT_EVERY } = opts.config;
   configureAuditSigning({

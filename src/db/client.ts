@@ -3,7 +3,7 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient } from "../generated/prisma/client.js";
-import { type Sql, pgSql } from "./tx.js";
+import { type Sql, pgSql } from "./sql.js";
 
 // numeric and bigint come back as strings: money never passes through a JavaScript number.
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => v);

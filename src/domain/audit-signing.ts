@@ -6,6 +6,7 @@
 //   recomputed from the rows by a deep verify. One function per digest, used at write and at verify time.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { canonicalJson } from "./canonical-json.js";
+import { sha256Hex } from "./sha256.js";
 
 export interface CheckpointClaim {
   /** The seq of the head entry (a decimal string: seq is a bigint). */
@@ -32,15 +33,13 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const KEY_ID = /^[0-9a-f]{16}$/;
 const INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
-const sha256Hex = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
-
 /** A public fingerprint of the signing key: tells which key signed a checkpoint (rotation) without revealing it. */
 export function keyIdOf(key: Uint8Array): string {
   return createHash("sha256").update(`${DOMAIN}/key-id\n`).update(key).digest("hex").slice(0, 16);
 }
 
 /** The exact bytes signed. The domain string keeps a checkpoint MAC from being valid for anything else. */
-export function checkpointMessage(c: CheckpointClaim): string {
+function checkpointMessage(c: CheckpointClaim): string {
   return canonicalJson({ domain: DOMAIN, seq: c.seq, hash: c.hash, at: c.at, entries: c.entries });
 }
 

@@ -4,6 +4,7 @@
 // Non-finite numbers, bigints, functions and symbols are rejected rather than silently changed.
 
 import { Decimal } from "decimal.js";
+import { ValidationError } from "../errors.js";
 
 /**
  * How deeply free-form JSON from callers may nest (usage `properties`, and any request body): objects and
@@ -15,10 +16,12 @@ export const MAX_JSON_DEPTH = 32;
 export const CANONICAL_JSON_MAX_DEPTH = 64;
 
 /** A value nested deeper than canonicalJson writes (it would otherwise overflow the stack). */
-export class JsonDepthError extends TypeError {
+export class JsonDepthError extends ValidationError {
+  override name = "JsonDepthError";
   readonly path: string;
   constructor(path: string, maxDepth: number) {
-    super(`canonicalJson: nested deeper than ${maxDepth} levels at ${path}`);
+    const message = `canonicalJson: nested deeper than ${maxDepth} levels at ${path}`;
+    super([{ field: "", message }], message);
     this.path = path;
   }
 }

@@ -118,7 +118,7 @@ export function formatDecimal(value: Decimal): string {
  * Money columns are numeric(20,6): 14 integer digits. Every stored amount (a document line, a total, an
  * already-billed sum, a delta, an external billing) must be smaller than this in magnitude.
  */
-export const MONEY_LIMIT = new Decimal("1e14");
+const MONEY_LIMIT = new Decimal("1e14");
 
 export function fitsMoneyColumn(amount: Decimal): boolean {
   return amount.abs().lessThan(MONEY_LIMIT);
@@ -130,7 +130,6 @@ export function largestMoney(currency: string): string {
 }
 
 export const ZERO = new Decimal(0);
-export const ONE = new Decimal(1);
 export const HUNDRED = new Decimal(100);
 
 export function sum(values: readonly Decimal[]): Decimal {

@@ -11,6 +11,8 @@
 //   are prorated against the nominal period length, exactly like a mid-period amendment.
 // Milliseconds since the epoch are plain integers (`number`); they never carry money or quantities.
 
+import { ValidationError } from "../errors.js";
+
 export type BillingPeriodUnit = "monthly" | "quarterly" | "annual";
 
 /** What periods depend on: a subset of the contract. */
@@ -42,8 +44,12 @@ export interface PeriodSpan {
 
 const MONTHS_PER_PERIOD: Record<BillingPeriodUnit, number> = { monthly: 1, quarterly: 3, annual: 12 };
 
-export class PeriodError extends RangeError {
+/** A contract's calendar or an instant the periods cannot be laid out from: the input as a whole is invalid. */
+export class PeriodError extends ValidationError {
   override name = "PeriodError";
+  constructor(message: string) {
+    super([{ field: "", message }], message);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -55,7 +61,7 @@ export interface CalendarDate {
   day: number; // 1..31
 }
 
-export function parseCalendarDate(text: string, what = "date"): CalendarDate {
+function parseCalendarDate(text: string, what = "date"): CalendarDate {
   const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(text);
   if (!m) throw new PeriodError(`${what} must be a calendar date YYYY-MM-DD, got ${JSON.stringify(text)}`);
   const year = Number(m[1]);
@@ -67,7 +73,7 @@ export function parseCalendarDate(text: string, what = "date"): CalendarDate {
   return { year, month, day };
 }
 
-export function daysInMonth(year: number, month: number): number {
+function daysInMonth(year: number, month: number): number {
   return new Date(Date.UTC(year, month, 0)).getUTCDate();
 }
 
@@ -241,7 +247,7 @@ export function periodSpanAt(contract: PeriodContract, index: number): PeriodSpa
   return { index, startMs, endMs, nominalEndMs };
 }
 
-export function toBillingPeriod(span: PeriodSpan): BillingPeriod {
+function toBillingPeriod(span: PeriodSpan): BillingPeriod {
   return {
     index: span.index,
     start: formatInstant(span.startMs),

@@ -12,30 +12,30 @@ export const MoneyString = z
   .describe("Decimal string, e.g. \"32000.00\"");
 
 /** A non-negative quantity: fits numeric(38,9). */
-export const QuantityString = z
+const QuantityString = z
   .string()
   .regex(decimalPattern(29, 9), "must be a non-negative decimal string with at most 29 integer and 9 fraction digits")
   .describe("Decimal string, e.g. \"1400000\"");
 
 /** A unit price: non-negative, up to 12 fraction digits (sub-cent prices such as "0.000125"). */
-export const PriceString = z
+const PriceString = z
   .string()
   .regex(decimalPattern(14, 12), "must be a non-negative decimal string with at most 14 integer and 12 fraction digits")
   .describe("Decimal string, e.g. \"0.08\"");
 
-export const PercentString = z
+const PercentString = z
   .string()
   .regex(decimalPattern(3, 6), "must be a decimal string between 0 and 100")
   .refine((s) => compareDecimalStrings(s, "100") <= 0, "must be between 0 and 100")
   .describe("Percent as a decimal string, 0..100");
 
 /** A positive multiplier, e.g. the spike factor "3". */
-export const FactorString = z
+const FactorString = z
   .string()
   .regex(decimalPattern(6, 6), "must be a positive decimal string")
   .refine((s) => /[1-9]/.test(s), "must be greater than zero");
 
-export const Cap = z
+const Cap = z
   .object({ amount: MoneyString.describe("The most that may be charged in a billing period (money, prorated by the segment's fraction)") })
   .strict()
   .nullable();
@@ -65,7 +65,7 @@ const tiersRule = (tiers: z.infer<typeof Tier>[], ctx: z.RefinementCtx) => {
 };
 
 /** Compares two non-negative decimal strings exactly (no floats). */
-export function compareDecimalStrings(a: string, b: string): number {
+function compareDecimalStrings(a: string, b: string): number {
   const [ai = "0", af = ""] = a.split(".");
   const [bi = "0", bf = ""] = b.split(".");
   const aInt = ai.replace(/^0+(?=\d)/, "");
@@ -134,7 +134,7 @@ export const NANOSECONDS_MESSAGE = `must have at most ${MAX_FRACTION_DIGITS} fra
 
 const GrantInstant = z.iso.datetime({ offset: true }).refine(hasAtMostNanoseconds, NANOSECONDS_MESSAGE);
 
-export const PrepaidCreditGrant = z
+const PrepaidCreditGrant = z
   .object({
     id: z.string().min(1).max(100).describe("The grant's id, unique within the terms; documents name the grants they draw on"),
     amount: MoneyString.describe("The prepaid amount (money in the contract currency) usage and shortfall lines may draw on"),
@@ -219,4 +219,3 @@ export type ContractTerms = z.output<typeof ContractTerms>;
 export type ContractTermsInput = z.input<typeof ContractTerms>;
 export type Meter = z.output<typeof Meter>;
 export type Pricing = z.output<typeof Pricing>;
-export type PrepaidCreditGrant = z.output<typeof PrepaidCreditGrant>;

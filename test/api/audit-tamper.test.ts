@@ -9,9 +9,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { loadAuditSigningKey } from "../../src/audit-key.js";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { encodeCheckpointToken, signCheckpoint } from "../../src/domain/audit-signing.js";
-import { hashEntry } from "../../src/services/audit.js";
+import { hashEntry } from "../../src/services/audit/append.js";
 import { type TestApp, auth, expectProblem, useTestApp } from "../helpers/app.js";
-import { approveAll, createContract, events, get, ingest, issue, post, preview } from "../helpers/factories.js";
+import { events } from "../helpers/factories.js";
 
 // Small, so a handful of requests crosses several periodic checkpoints.
 const EVERY = "3";
@@ -34,7 +34,7 @@ async function tamper(t: TestApp, tables: string[], statements: [string, unknown
 }
 
 const verify = async (t: TestApp, query = "") => {
-  const res = await get(t.app, `/v1/audit/verify${query}`, "reader");
+  const res = await t.get(`/v1/audit/verify${query}`, "reader");
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
 };
@@ -51,7 +51,7 @@ interface Seeded {
 
 /** A contract amended once, usage (with properties, one event voided), an invoice with a credit drawdown, and a checkpoint token of the head. */
 async function seed(t: TestApp, customerId: string): Promise<Seeded> {
-  const c = await createContract(t.app, {
+  const c = await t.createContract({
     customerId,
     name: `tamper ${customerId}`,
     currency: "USD",
@@ -63,23 +63,23 @@ async function seed(t: TestApp, customerId: string): Promise<Seeded> {
       prepaidCredits: [{ id: "grant-a", amount: "100.00", grantedAt: "2026-01-01T00:00:00Z", expiresAt: "2027-01-01T00:00:00Z" }],
     },
   });
-  const amended = await post(t.app, `/v1/contracts/${c.id}/amendments`, {
+  const amended = await t.post(`/v1/contracts/${c.id}/amendments`, {
     effectiveFrom: "2026-06-01T00:00:00Z",
     reason: "price change",
     terms: { platformFee: { amount: "600.00" }, meters: [{ metric: "calls", unit: "call", pricing: { model: "per_unit", unitPrice: "0.40" } }] },
   }, "writer");
   expect(amended.statusCode, amended.body).toBe(201);
   const evts = events(customerId, "calls", "1000", "2026-03-10T08:15:30.123456Z", 4).map((e, i) => (i === 0 ? { ...e, properties: { region: "eu", n: 1.5, tags: ["a", "b"] } } : e));
-  await ingest(t.app, evts);
-  const voided = await post(t.app, "/v1/usage/void", { customerId, eventIds: [evts[1]!.eventId], reason: "double counted" }, "writer");
+  await t.ingest(evts);
+  const voided = await t.post("/v1/usage/void", { customerId, eventIds: [evts[1]!.eventId], reason: "double counted" }, "writer");
   expect(voided.statusCode, voided.body).toBe(200);
-  const calc = await preview(t.app, c.id, "2026-03-01T00:00:00Z");
-  await approveAll(t.app, calc);
-  const res = await issue(t.app, c.id, calc.id);
+  const calc = await t.preview(c.id, "2026-03-01T00:00:00Z");
+  await t.approveAll(calc);
+  const res = await t.issue(c.id, calc.id);
   expect(res.statusCode, res.body).toBe(201);
   const doc = res.json();
   expect(doc.creditsApplied.length).toBe(1);
-  const cp = await post(t.app, "/v1/audit/checkpoints", {});
+  const cp = await t.post("/v1/audit/checkpoints", {});
   expect(cp.statusCode, cp.body).toBe(201);
   const batch = await t.db.pool.query<{ batch_id: string }>("SELECT DISTINCT batch_id::text AS batch_id FROM usage_events WHERE customer_id = $1", [customerId]);
   expect(batch.rows.length).toBe(1);
@@ -110,7 +110,7 @@ describe("a clean database", () => {
   });
 
   it("writes a checkpoint every N entries in the appending transaction, and lists them newest first", async () => {
-    const list = await get(t.app, "/v1/audit/checkpoints?limit=500", "reader");
+    const list = await t.get("/v1/audit/checkpoints?limit=500", "reader");
     expect(list.statusCode, list.body).toBe(200);
     const cps = list.json().data as { id: string; seq: string; reason: string; hash: string; token: string }[];
     const periodic = cps.filter((c) => c.reason === "periodic").map((c) => Number(c.seq)).sort((a, b) => a - b);
@@ -125,18 +125,18 @@ describe("a clean database", () => {
     // Every periodic one's token verifies too.
     expect((await verify(t, `?checkpoint=${cps.at(-1)!.token}`)).suppliedCheckpoint.verified).toBe(true);
     // Paging.
-    const first = (await get(t.app, "/v1/audit/checkpoints?limit=1", "reader")).json();
-    const second = (await get(t.app, `/v1/audit/checkpoints?limit=1&cursor=${first.nextCursor}`, "reader")).json();
+    const first = (await t.get("/v1/audit/checkpoints?limit=1", "reader")).json();
+    const second = (await t.get(`/v1/audit/checkpoints?limit=1&cursor=${first.nextCursor}`, "reader")).json();
     expect(second.data[0].id).toBe(cps[1]!.id);
   });
 
   it("only an admin signs the head; a malformed token is a 400; a token signed with another key is not verified", async () => {
-    expectProblem(await post(t.app, "/v1/audit/checkpoints", {}, "writer"), 403, "forbidden");
+    expectProblem(await t.post("/v1/audit/checkpoints", {}, "writer"), 403, "forbidden");
     // The body is {} like every POST's JSON object: anything else is a 400.
-    expectProblem(await post(t.app, "/v1/audit/checkpoints", { note: "x" }), 400, "validation_failed");
+    expectProblem(await t.post("/v1/audit/checkpoints", { note: "x" }), 400, "validation_failed");
     expectProblem(await t.app.inject({ method: "POST", url: "/v1/audit/checkpoints", headers: auth("admin") }), 400, "validation_failed");
-    expectProblem(await get(t.app, "/v1/audit/verify?checkpoint=not-a-token", "reader"), 400, "validation_failed");
-    expectProblem(await get(t.app, "/v1/audit/verify?deep=yes", "reader"), 400, "validation_failed");
+    expectProblem(await t.get("/v1/audit/verify?checkpoint=not-a-token", "reader"), 400, "validation_failed");
+    expectProblem(await t.get("/v1/audit/verify?deep=yes", "reader"), 400, "validation_failed");
     const head = (await t.db.pool.query("SELECT seq::text AS seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")).rows[0];
     const forged = encodeCheckpointToken(
       signCheckpoint(Buffer.from("an-attacker-key-of-sufficient-length!!"), { seq: head.seq, hash: head.hash, at: new Date().toISOString(), entries: head.seq }),
@@ -151,7 +151,7 @@ describe("a clean database", () => {
 describe("an empty log", () => {
   const t = useTestApp({}, NO_SHEDDING);
   it("has no head to sign (409) and verifies ok", async () => {
-    expectProblem(await post(t.app, "/v1/audit/checkpoints", {}), 409, "conflict");
+    expectProblem(await t.post("/v1/audit/checkpoints", {}), 409, "conflict");
     expect(await verify(t, "?deep=true")).toMatchObject({ ok: true, entries: 0, checkpoint: null, problems: [] });
   });
 });
@@ -237,7 +237,7 @@ describe("deleted last entries and their checkpoints", () => {
   const { t, s } = scenario("delete-tail");
   it("pass against what is left, but not against a token held outside", async () => {
     // More entries after the token, so periodic checkpoints exist beyond it, then a cut back to one before it.
-    for (let i = 0; i < 4; i++) await ingest(t.app, events("delete-tail", "calls", "1", "2026-04-01T00:00:00Z"));
+    for (let i = 0; i < 4; i++) await t.ingest(events("delete-tail", "calls", "1", "2026-04-01T00:00:00Z"));
     const cut = (await t.db.pool.query("SELECT max(seq)::text AS seq FROM audit_checkpoints WHERE reason = 'periodic' AND seq < $1::bigint", [s.headSeq])).rows[0].seq;
     await tamper(t, ["audit_log", "audit_checkpoints"], [
       ["DELETE FROM audit_log WHERE seq > $1::bigint", [cut]],

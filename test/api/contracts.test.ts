@@ -1,34 +1,21 @@
 // The contracts API end to end: through the real HTTP stack (inject) on a real, freshly migrated database.
 import { describe, expect, it } from "vitest";
-import { auth, useTestApp, expectProblem } from "../helpers/app.js";
+import { useTestApp, expectProblem } from "../helpers/app.js";
+import { contractBody, meter, uniqueId } from "../helpers/factories.js";
 
 const t = useTestApp();
 
-let seq = 0;
-/** A customer id no other test uses, so overlapping-term rules never collide across tests. */
-const uniqueCustomer = (p = "cust") => `${p}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
+const baseTerms = () => ({ meters: [meter("api_calls", "0.08", "1000000", "call")] });
 
-const baseTerms = () => ({
-  meters: [{ metric: "api_calls", unit: "call", included: "1000000", pricing: { model: "per_unit", unitPrice: "0.08" } }],
-});
+/** An annual 2026 contract for a customer of its own. */
+const annualBody = (over: Record<string, unknown> = {}) =>
+  contractBody({ customerId: uniqueId("cust"), name: "Acme 2026", billingPeriod: "annual", terms: baseTerms(), ...over });
 
-const contractBody = (over: Record<string, unknown> = {}) => ({
-  customerId: uniqueCustomer(),
-  name: "Acme 2026",
-  currency: "USD",
-  billingPeriod: "annual",
-  startDate: "2026-01-01",
-  endDate: "2026-12-31",
-  terms: baseTerms(),
-  ...over,
-});
-
-const post = (url: string, payload: unknown, role: Parameters<typeof auth>[0] = "writer") =>
-  t.app.inject({ method: "POST", url, payload: payload as object, headers: auth(role) });
-const get = (url: string, role: Parameters<typeof auth>[0] = "reader") => t.app.inject({ method: "GET", url, headers: auth(role) });
+const { post } = t.as("writer");
+const { get } = t.as("reader");
 
 async function create(over: Record<string, unknown> = {}) {
-  const res = await post("/v1/contracts", contractBody(over));
+  const res = await post("/v1/contracts", annualBody(over));
   expect(res.statusCode, res.body).toBe(201);
   return res.json();
 }
@@ -51,7 +38,7 @@ async function auditFor(entityId: string) {
 
 describe("POST /v1/contracts", () => {
   it("creates a contract with version 1 at local midnight of startDate in its timezone, with defaults", async () => {
-    const body = contractBody({ timezone: "America/New_York", accountIds: ["sub-a", "sub-b"] });
+    const body = annualBody({ timezone: "America/New_York", accountIds: ["sub-a", "sub-b"] });
     const res = await post("/v1/contracts", body);
     expect(res.statusCode, res.body).toBe(201);
     const c = res.json();
@@ -133,7 +120,7 @@ describe("GET /v1/contracts", () => {
   });
 
   it("pages with limit and nextCursor, oldest first, and filters by customer or account id", async () => {
-    const customer = uniqueCustomer("paged");
+    const customer = uniqueId("paged");
     const made = [];
     // Non-overlapping annual terms for the same customer (2026, 2027, 2028), one claiming an account id.
     for (const [i, year] of [2026, 2027, 2028].entries()) {
@@ -288,19 +275,19 @@ describe("POST /v1/contracts/:id/external-billings", () => {
 
 describe("one active contract per customer or account id", () => {
   it("409 when the customer id or an account id is already mapped in an overlapping term; allowed otherwise", async () => {
-    const customer = uniqueCustomer("owner");
+    const customer = uniqueId("owner");
     const account = `${customer}-acct`;
     await create({ customerId: customer, accountIds: [account], startDate: "2026-01-01", endDate: "2026-12-31" });
 
-    const sameCustomer = await post("/v1/contracts", contractBody({ customerId: customer, startDate: "2026-06-01", endDate: "2027-05-31" }));
+    const sameCustomer = await post("/v1/contracts", annualBody({ customerId: customer, startDate: "2026-06-01", endDate: "2027-05-31" }));
     const p1 = expectProblem(sameCustomer, 409, "conflict");
     expect(p1.detail).toContain(customer);
 
     // The account id claimed as another contract's customer id, and as another's account id.
-    expectProblem(await post("/v1/contracts", contractBody({ customerId: account })), 409, "conflict");
-    expectProblem(await post("/v1/contracts", contractBody({ accountIds: [account] })), 409, "conflict");
+    expectProblem(await post("/v1/contracts", annualBody({ customerId: account })), 409, "conflict");
+    expectProblem(await post("/v1/contracts", annualBody({ accountIds: [account] })), 409, "conflict");
     // An evergreen contract starting before the end overlaps too.
-    expectProblem(await post("/v1/contracts", contractBody({ customerId: customer, startDate: "2026-12-31", endDate: null })), 409, "conflict");
+    expectProblem(await post("/v1/contracts", annualBody({ customerId: customer, startDate: "2026-12-31", endDate: null })), 409, "conflict");
 
     // Adjacent terms (the next year, and an evergreen one after it) are fine: terms are half-open.
     await create({ customerId: customer, accountIds: [account], startDate: "2027-01-01", endDate: "2027-12-31" });
@@ -385,7 +372,7 @@ describe("terms validation", () => {
 
   for (const c of cases) {
     it(`rejects ${c.name}, listing every bad path`, async () => {
-      const body = contractBody(c.over);
+      const body = annualBody(c.over);
       const res = await post("/v1/contracts", JSON.parse(JSON.stringify(body)));
       const problem = expectProblem(res, 400, "validation_failed");
       const paths = errorPaths(res);
@@ -396,7 +383,7 @@ describe("terms validation", () => {
 
   it("stores nothing and audits nothing for rejected requests", async () => {
     const before = await t.db.pool.query("SELECT (SELECT count(*) FROM contracts)::int AS c, (SELECT count(*) FROM audit_log)::int AS a");
-    for (const c of cases) await post("/v1/contracts", JSON.parse(JSON.stringify(contractBody(c.over))));
+    for (const c of cases) await post("/v1/contracts", JSON.parse(JSON.stringify(annualBody(c.over))));
     const after = await t.db.pool.query("SELECT (SELECT count(*) FROM contracts)::int AS c, (SELECT count(*) FROM audit_log)::int AS a");
     expect(after.rows[0]).toEqual(before.rows[0]);
   });

@@ -295,18 +295,13 @@ beforeAll(async () => {
   // A generous rate limit: the fuzzer sends thousands of requests with one key.
   t = await startTestApp({ RATE_LIMIT_PER_MINUTE: "10000000" });
   doc = t.app.swagger() as Schema;
-  const created = await t.app.inject({
-    method: "POST",
-    url: "/v1/contracts",
-    headers: auth("admin"),
-    payload: {
-      customerId: "fuzz-customer",
-      name: "Fuzz",
-      currency: "USD",
-      billingPeriod: "monthly",
-      startDate: "2026-01-01",
-      terms: { meters: [{ metric: "api_calls", pricing: { model: "per_unit", unitPrice: "0.08" } }] },
-    },
+  const created = await t.post("/v1/contracts", {
+    customerId: "fuzz-customer",
+    name: "Fuzz",
+    currency: "USD",
+    billingPeriod: "monthly",
+    startDate: "2026-01-01",
+    terms: { meters: [{ metric: "api_calls", pricing: { model: "per_unit", unitPrice: "0.08" } }] },
   });
   expect(created.statusCode, created.body).toBe(201);
   contractId = created.json().id;

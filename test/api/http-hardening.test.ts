@@ -12,24 +12,22 @@ import { isDatabaseTimeout } from "../../src/db/errors.js";
 import { AuthFailureThrottle } from "../../src/http/plugins/auth.js";
 import { CANONICAL_JSON_MAX_DEPTH, JsonDepthError, MAX_JSON_DEPTH, canonicalJson } from "../../src/domain/canonical-json.js";
 import { type TestApp, auth, createTestDatabase, expectProblem, keyRing, useTestApp } from "../helpers/app.js";
+import { contractBody, uniqueId } from "../helpers/factories.js";
 
 const NOW = "2026-06-15T12:00:00.000Z";
 // Load shedding (protection.ts) is not under test here: a busy CI machine must not turn these answers into 503s.
 const clock = fixedClock(NOW);
 const AN_HOUR_AGO = new Date(Date.parse(NOW) - 3_600_000).toISOString();
 
-let seq = 0;
-const uniq = (p: string) => `${p}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
-const contractBody = (over: Record<string, unknown> = {}) => ({
-  customerId: uniq("hard"),
-  name: "Hardening",
-  currency: "USD",
-  billingPeriod: "monthly",
-  startDate: "2026-01-01",
-  terms: { meters: [{ metric: "api_calls", pricing: { model: "per_unit", unitPrice: "1" } }] },
-  ...over,
-});
+/** An evergreen monthly contract (no endDate) with one meter, api_calls at 1. */
+const hardeningBody = (over: Record<string, unknown> = {}) =>
+  contractBody({
+    customerId: uniqueId("hard"),
+    name: "Hardening",
+    endDate: undefined,
+    terms: { meters: [{ metric: "api_calls", pricing: { model: "per_unit", unitPrice: "1" } }] },
+    ...over,
+  });
 
 /** {"a":{"a":…1…}} with `depth` objects, as JSON text (built as text: JSON.stringify would recurse). */
 const nestedText = (depth: number) => `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
@@ -105,7 +103,7 @@ describe("the default app", () => {
 
   describe("deeply nested JSON → 400 before any recursion", () => {
     it("usage properties 8,000 levels deep (48 KB) name the event's properties; nothing is stored", async () => {
-      const cust = uniq("deep");
+      const cust = uniqueId("deep");
       const deep = nestedText(8000);
       expect(deep.length).toBeGreaterThanOrEqual(48_000);
       const body = `{"events":[{"eventId":"e1","customerId":"${cust}","metric":"api_calls","quantity":"1","timestamp":"${AN_HOUR_AGO}","properties":${deep}}]}`;
@@ -117,7 +115,7 @@ describe("the default app", () => {
     });
 
     it(`properties ${MAX_JSON_DEPTH} levels deep are accepted, ${MAX_JSON_DEPTH + 1} are not`, async () => {
-      const cust = uniq("depth");
+      const cust = uniqueId("depth");
       const event = (id: string, depth: number) =>
         `{"eventId":"${id}","customerId":"${cust}","metric":"api_calls","quantity":"1","timestamp":"${AN_HOUR_AGO}","properties":${nestedText(depth)}}`;
       const ok = await t.app.inject({ method: "POST", url: "/v1/usage", ...json(`{"events":[${event("ok", MAX_JSON_DEPTH)}]}`) });
@@ -129,13 +127,13 @@ describe("the default app", () => {
 
     it("any other body: contract terms, amendments, voids, a whole body of arrays", async () => {
       const deep = nestedText(10_000);
-      const contract = JSON.stringify(contractBody()).replace('"unitPrice":"1"', `"unitPrice":${deep}`);
+      const contract = JSON.stringify(hardeningBody()).replace('"unitPrice":"1"', `"unitPrice":${deep}`);
       const p1 = expectProblem(await t.app.inject({ method: "POST", url: "/v1/contracts", ...json(contract) }), 400, "validation_failed");
       expect(p1.errors[0].path).toMatch(/^body\.terms\.meters\.0\.pricing\.unitPrice\.a\.a/);
       expect(p1.errors[0].message).toMatch(/32 levels/);
       const arrays = `${"[".repeat(50_000)}${"]".repeat(50_000)}`;
       expectProblem(await t.app.inject({ method: "POST", url: "/v1/usage/void", ...json(arrays) }), 400, "validation_failed");
-      const c = (await t.app.inject({ method: "POST", url: "/v1/contracts", headers: auth("writer"), payload: contractBody() })).json();
+      const c = (await t.post("/v1/contracts", hardeningBody(), "writer")).json();
       const amendment = `{"effectiveFrom":"2026-03-01T00:00:00Z","reason":"r","terms":{"meters":[],"x":${deep}}}`;
       expectProblem(await t.app.inject({ method: "POST", url: `/v1/contracts/${c.id}/amendments`, ...json(amendment) }), 400, "validation_failed");
     });
@@ -163,7 +161,7 @@ describe("the default app", () => {
       ]);
 
     it('usage "u-\\xff" and "u-\\xfe" are refused, not stored as one event and a duplicate', async () => {
-      const cust = uniq("utf8");
+      const cust = uniqueId("utf8");
       const body = batch([Buffer.from([0x75, 0x2d, 0xff]), Buffer.from([0x75, 0x2d, 0xfe])], cust);
       const problem = expectProblem(await t.app.inject({ method: "POST", url: "/v1/usage", ...json(body) }), 400, "validation_failed");
       expect(problem.errors).toEqual([{ path: "body", message: "is not valid UTF-8" }]);
@@ -179,7 +177,7 @@ describe("the default app", () => {
     });
 
     it("every JSON body is checked (a contract name), whatever charset the content type claims", async () => {
-      const [before, after] = JSON.stringify(contractBody({ name: "NAME" })).split("NAME") as [string, string];
+      const [before, after] = JSON.stringify(hardeningBody({ name: "NAME" })).split("NAME") as [string, string];
       const latin1Cafe = Buffer.from([0x43, 0x61, 0x66, 0xe9]); // "Café" in Latin-1
       const res = await t.app.inject({
         method: "POST",
@@ -191,13 +189,13 @@ describe("the default app", () => {
     });
 
     it("percent-escapes that are not UTF-8 in the query string or the path → 400", async () => {
-      const q = expectProblem(await t.app.inject({ method: "GET", url: "/v1/contracts?customerId=u-%FF", headers: auth("reader") }), 400, "validation_failed");
+      const q = expectProblem(await t.get("/v1/contracts?customerId=u-%FF", "reader"), 400, "validation_failed");
       expect(q.errors).toEqual([{ path: "querystring", message: "is not valid percent-encoded UTF-8" }]);
-      expectProblem(await t.app.inject({ method: "GET", url: "/v1/audit?entityId=%C0%AF", headers: auth("reader") }), 400, "validation_failed");
-      expectProblem(await t.app.inject({ method: "GET", url: "/v1/contracts?customerId=%zz", headers: auth("reader") }), 400, "validation_failed");
+      expectProblem(await t.get("/v1/audit?entityId=%C0%AF", "reader"), 400, "validation_failed");
+      expectProblem(await t.get("/v1/contracts?customerId=%zz", "reader"), 400, "validation_failed");
       // "%FF" was kept as the literal text, the same as a correctly sent "%25FF": that one is fine.
-      expect((await t.app.inject({ method: "GET", url: "/v1/contracts?customerId=u-%25FF", headers: auth("reader") })).statusCode).toBe(200);
-      expect((await t.app.inject({ method: "GET", url: "/v1/contracts?customerId=u-%C3%A9", headers: auth("reader") })).statusCode).toBe(200);
+      expect((await t.get("/v1/contracts?customerId=u-%25FF", "reader")).statusCode).toBe(200);
+      expect((await t.get("/v1/contracts?customerId=u-%C3%A9", "reader")).statusCode).toBe(200);
       const path = await t.app.inject({ method: "GET", url: "/v1/contracts/u-%FF", headers: { ...auth("reader"), "x-request-id": "bad-path-1" } });
       expect(expectProblem(path, 400, "validation_failed").errors).toEqual([{ path: "url", message: "is not valid percent-encoded UTF-8" }]);
       expect(path.headers["x-request-id"]).toBe("bad-path-1");
@@ -211,15 +209,15 @@ describe("the default app", () => {
     it("contracts, amendments, external billings, previews, summaries, prepaid grants", async () => {
       const paths = async (res: Awaited<ReturnType<typeof t.app.inject>>) =>
         expectProblem(res, 400, "validation_failed").errors.map((e: { path: string }) => e.path);
-      expect(await paths(await t.app.inject({ method: "POST", url: "/v1/contracts", headers: auth("writer"), payload: contractBody({ signedAt: TEN }) }))).toContain("body.signedAt");
+      expect(await paths(await t.post("/v1/contracts", hardeningBody({ signedAt: TEN }), "writer"))).toContain("body.signedAt");
       const grant = { id: "g", amount: "1.00", grantedAt: TEN, expiresAt: "2027-01-01T00:00:00Z" };
       expect(
-        await paths(await t.app.inject({ method: "POST", url: "/v1/contracts", headers: auth("writer"), payload: contractBody({ terms: { meters: [], prepaidCredits: [grant] } }) })),
+        await paths(await t.post("/v1/contracts", hardeningBody({ terms: { meters: [], prepaidCredits: [grant] } }), "writer")),
       ).toContain("body.terms.prepaidCredits.0.grantedAt");
-      const created = await t.app.inject({ method: "POST", url: "/v1/contracts", headers: auth("writer"), payload: contractBody({ signedAt: NINE }) });
+      const created = await t.post("/v1/contracts", hardeningBody({ signedAt: NINE }), "writer");
       expect(created.statusCode, created.body).toBe(201);
       const id = created.json().id;
-      expect(await paths(await t.app.inject({ method: "POST", url: `/v1/contracts/${id}/amendments`, headers: auth("writer"), payload: { effectiveFrom: TEN, reason: "r", terms: { meters: [] } } }))).toContain(
+      expect(await paths(await t.post(`/v1/contracts/${id}/amendments`, { effectiveFrom: TEN, reason: "r", terms: { meters: [] } }, "writer"))).toContain(
         "body.effectiveFrom",
       );
       expect(
@@ -232,12 +230,12 @@ describe("the default app", () => {
           }),
         ),
       ).toContain("body.periodEnd");
-      expect(await paths(await t.app.inject({ method: "POST", url: `/v1/contracts/${id}/true-ups/preview`, headers: auth("writer"), payload: { periodStart: TEN } }))).toContain("body.periodStart");
-      expect(await paths(await t.app.inject({ method: "GET", url: `/v1/contracts/${id}/usage-summary?at=${TEN}`, headers: auth("reader") }))).toContain("querystring.at");
+      expect(await paths(await t.post(`/v1/contracts/${id}/true-ups/preview`, { periodStart: TEN }, "writer"))).toContain("body.periodStart");
+      expect(await paths(await t.get(`/v1/contracts/${id}/usage-summary?at=${TEN}`, "reader"))).toContain("querystring.at");
     });
 
     it("usage timestamps (the one-pass validation)", async () => {
-      const cust = uniq("frac");
+      const cust = uniqueId("frac");
       const ts = `${AN_HOUR_AGO.slice(0, 19)}.0000000000Z`;
       const res = await t.app.inject({
         method: "POST",
@@ -268,7 +266,7 @@ describe("the default app", () => {
       const param = await t.app.inject({ method: "GET", url: `/v1/contracts/${"a".repeat(150)}`, headers: { ...auth("reader"), "x-request-id": "req-414" } });
       expectProblem(param, 414, "uri_too_long");
       expect(param.headers["x-request-id"]).toBe("req-414");
-      const url = await t.app.inject({ method: "GET", url: `/v1/contracts?customerId=${"a".repeat(9000)}`, headers: auth("reader") });
+      const url = await t.get(`/v1/contracts?customerId=${"a".repeat(9000)}`, "reader");
       const body = expectProblem(url, 414, "uri_too_long");
       expect(body.instance.length).toBeLessThan(1100);
     });
@@ -283,9 +281,9 @@ describe("the default app", () => {
   describe("security headers", () => {
     it("API answers: a CSP that allows nothing, nosniff, no framing; Cache-Control no-store when a key is needed", async () => {
       for (const res of [
-        await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("reader") }),
+        await t.get("/v1/contracts", "reader"),
         await t.app.inject({ method: "GET", url: "/v1/contracts" }),
-        await t.app.inject({ method: "POST", url: "/v1/contracts", headers: auth("reader"), payload: contractBody() }),
+        await t.post("/v1/contracts", hardeningBody(), "reader"),
       ]) {
         expect(res.headers["content-security-policy"]).toMatch(/default-src 'none'/);
         expect(res.headers["x-content-type-options"]).toBe("nosniff");

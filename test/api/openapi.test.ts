@@ -59,12 +59,12 @@ describe("OpenAPI", () => {
   it("the request examples are accepted by the routes' own validation", async () => {
     const doc = (await t.app.inject({ method: "GET", url: "/openapi.json" })).json();
     const example = doc.paths["/v1/contracts"].post.requestBody.content["application/json"].example;
-    const res = await t.app.inject({ method: "POST", url: "/v1/contracts", payload: example, headers: { authorization: "Bearer test-writer-secret" } });
+    const res = await t.post("/v1/contracts", example, "writer");
     expect(res.statusCode, res.body).toBe(201);
     const id = res.json().id;
     for (const path of ["/v1/contracts/{id}/amendments", "/v1/contracts/{id}/external-billings"]) {
       const ex = doc.paths[path].post.requestBody.content["application/json"].example;
-      const r = await t.app.inject({ method: "POST", url: path.replace("{id}", id), payload: ex, headers: { authorization: "Bearer test-writer-secret" } });
+      const r = await t.post(path.replace("{id}", id), ex, "writer");
       expect(r.statusCode, `${path}: ${r.body}`).toBe(201);
     }
   });

@@ -37,14 +37,14 @@ describe("the default app", () => {
   });
 
   it("403 problem+json on the wrong role; the right role passes", async () => {
-    const res = await t.app.inject({ method: "POST", url: "/v1/contracts", payload: contract, headers: auth("reader") });
+    const res = await t.post("/v1/contracts", contract, "reader");
     const body = expectProblem(res, 403, "forbidden");
     expect(body.detail).toMatch(/reader/);
     // Approvers resolve and issue; they do not write contracts (separation of duties).
-    expectProblem(await t.app.inject({ method: "POST", url: "/v1/contracts", payload: contract, headers: auth("approver") }), 403, "forbidden");
-    expect((await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("reader") })).statusCode).toBe(200);
-    expect((await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("approver") })).statusCode).toBe(200);
-    const created = await t.app.inject({ method: "POST", url: "/v1/contracts", payload: contract, headers: auth("writer") });
+    expectProblem(await t.post("/v1/contracts", contract, "approver"), 403, "forbidden");
+    expect((await t.get("/v1/contracts", "reader")).statusCode).toBe(200);
+    expect((await t.get("/v1/contracts", "approver")).statusCode).toBe(200);
+    const created = await t.post("/v1/contracts", contract, "writer");
     expect(created.statusCode, created.body).toBe(201);
     // Issuing and resolving need the approver role: a writer is refused before anything else happens.
     const writerIssuing = await t.app.inject({
@@ -63,7 +63,7 @@ describe("the default app", () => {
     expect(expectProblem(writerResolving, 403, "forbidden").detail).toMatch(/approver/);
     // A reader cannot preview (it computes and stores a calculation).
     expectProblem(
-      await t.app.inject({ method: "POST", url: `/v1/contracts/${created.json().id}/true-ups/preview`, payload: {}, headers: auth("reader") }),
+      await t.post(`/v1/contracts/${created.json().id}/true-ups/preview`, {}, "reader"),
       403,
       "forbidden",
     );
@@ -182,15 +182,15 @@ describe("limits", () => {
   it("429 with Retry-After once a key passes RATE_LIMIT_PER_MINUTE; another key is not limited; public routes are not", async () => {
     // The admin key has used 2 of its 5 requests above.
     const seen: number[] = [];
-    for (let i = 0; i < 6; i++) seen.push((await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("reader") })).statusCode);
+    for (let i = 0; i < 6; i++) seen.push((await t.get("/v1/contracts", "reader")).statusCode);
     expect(seen.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
-    const limited = await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("reader") });
+    const limited = await t.get("/v1/contracts", "reader");
     const body = expectProblem(limited, 429, "rate_limited");
     expect(body.detail).toMatch(/5 requests/);
     expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
     expect(Number(limited.headers["retry-after"])).toBeLessThanOrEqual(60);
 
-    const other = await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("writer") });
+    const other = await t.get("/v1/contracts", "writer");
     expect(other.statusCode).toBe(200);
     for (let i = 0; i < 10; i++) expect((await t.app.inject({ method: "GET", url: "/health" })).statusCode).toBe(200);
   });
@@ -202,14 +202,14 @@ describe("overload", () => {
 
   it("503 unavailable with Retry-After while overloaded; health stays reachable; recovers after", async () => {
     overloaded = true;
-    const res = await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("reader") });
+    const res = await t.get("/v1/contracts", "reader");
     expectProblem(res, 503, "unavailable");
     expect(Number(res.headers["retry-after"])).toBeGreaterThan(0);
-    const post = await t.app.inject({ method: "POST", url: "/v1/contracts", payload: contract, headers: auth("writer") });
+    const post = await t.post("/v1/contracts", contract, "writer");
     expectProblem(post, 503, "unavailable");
     expect((await t.app.inject({ method: "GET", url: "/health" })).statusCode).toBe(200);
     overloaded = false;
-    expect((await t.app.inject({ method: "GET", url: "/v1/contracts", headers: auth("reader") })).statusCode).toBe(200);
+    expect((await t.get("/v1/contracts", "reader")).statusCode).toBe(200);
   });
 });
 

@@ -1,9 +1,8 @@
 // Exactly once under concurrency, through real HTTP: 20 clients send the same 10,000 events at once (each in
 // its own order); every event is stored once, rollups count each once, and no request fails on a deadlock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pgSql } from "../../src/db/tx.js";
 import { Decimal } from "../../src/domain/money.js";
-import { verifyAudit } from "../../src/services/audit.js";
+import { verifyAudit } from "../../src/services/audit/verify.js";
 import { type TestApp, auth, startTestApp } from "../helpers/app.js";
 
 let t: TestApp;
@@ -97,7 +96,7 @@ describe("concurrent ingestion", () => {
     expect(unmapped.n).toBe(6_000);
     const audits = await t.db.pool.query("SELECT count(*)::int AS n FROM audit_log WHERE action = 'usage.ingested'");
     expect(audits.rows[0].n).toBe(20);
-    expect(await verifyAudit(pgSql(t.db.pool))).toMatchObject({ ok: true, entries: 22 });
+    expect(await verifyAudit(t.db.sql)).toMatchObject({ ok: true, entries: 22 });
   });
 
   it("concurrent voids and new events keep rollups equal to the events they summarise", async () => {

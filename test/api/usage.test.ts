@@ -1,21 +1,16 @@
 // Usage ingestion, voids and the usage summary, end to end through the HTTP stack on a real PostgreSQL.
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { pgSql } from "../../src/db/tx.js";
 import { Decimal } from "../../src/domain/money.js";
-import { verifyAudit } from "../../src/services/audit.js";
-import { lateActivity, sumUsage } from "../../src/services/usage-aggregates.js";
+import { verifyAudit } from "../../src/services/audit/verify.js";
+import { lateActivity, sumUsage } from "../../src/db/queries/usage.js";
 import { TEST_NOW, auth, startTestApp, useTestApp } from "../helpers/app.js";
+import { contractBody, uniqueId } from "../helpers/factories.js";
 
 const t = useTestApp();
 
-let seq = 0;
-const uniq = (p: string) => `${p}-${++seq}-${Math.random().toString(36).slice(2, 8)}`;
-
-type Role = Parameters<typeof auth>[0];
-const post = (url: string, payload: unknown, role: Role = "writer") =>
-  t.app.inject({ method: "POST", url, payload: payload as object, headers: auth(role) });
-const get = (url: string, role: Role = "reader") => t.app.inject({ method: "GET", url, headers: auth(role) });
+const { post } = t.as("writer");
+const { get } = t.as("reader");
 
 interface Ev {
   eventId: string;
@@ -34,24 +29,17 @@ const ev = (customerId: string, i: number, over: Partial<Ev> = {}): Ev => ({
   ...over,
 });
 
-async function ingest(events: unknown[], role: Role = "writer") {
-  return post("/v1/usage", { events }, role);
-}
-
 async function ingestOk(events: unknown[]) {
-  const res = await ingest(events);
+  const res = await t.sendUsage(events);
   expect(res.statusCode, res.body).toBe(200);
   return res.json() as { accepted: number; duplicates: number; conflicts: { eventId: string; customerId: string; reason: string }[] };
 }
 
-async function createContract(over: Record<string, unknown> = {}) {
-  const res = await post("/v1/contracts", {
-    customerId: uniq("cust"),
+/** A monthly 2026 contract metering api_calls (1,000 included) and storage_gb. */
+async function usageContract(over: Record<string, unknown> = {}): Promise<{ id: string; customerId: string; accountIds: string[] }> {
+  return t.createContract(contractBody({
+    customerId: uniqueId("cust"),
     name: "Usage contract",
-    currency: "USD",
-    billingPeriod: "monthly",
-    startDate: "2026-01-01",
-    endDate: "2026-12-31",
     terms: {
       meters: [
         { metric: "api_calls", unit: "call", included: "1000", pricing: { model: "per_unit", unitPrice: "0.08" } },
@@ -59,9 +47,7 @@ async function createContract(over: Record<string, unknown> = {}) {
       ],
     },
     ...over,
-  });
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json() as { id: string; customerId: string; accountIds: string[] };
+  }));
 }
 
 /** A document issued for a period (issue 5 writes these; here straight into the tables). */
@@ -127,7 +113,7 @@ const paths = (res: { json(): any }): string[] => res.json().errors.map((e: { pa
 
 describe("POST /v1/usage", () => {
   it("stores a batch and answers integer counts; one audit entry with counts and a digest", async () => {
-    const c = uniq("c");
+    const c = uniqueId("c");
     const before = await auditCount("usage.ingested");
     const out = await ingestOk([
       ev(c, 1, { quantity: "0010.500", properties: { region: "eu", tags: ["a"] } }),
@@ -160,11 +146,11 @@ describe("POST /v1/usage", () => {
     expect(a.rows[0].entity_id).toBe(a.rows[0].payload.digest);
     // Counts and a digest, not the events: no event id appears as a JSON string (ids and digests may contain "e-1").
     expect(JSON.stringify(a.rows[0].payload)).not.toContain('"e-1"');
-    expect(await verifyAudit(pgSql(t.db.pool))).toMatchObject({ ok: true });
+    expect(await verifyAudit(t.db.sql)).toMatchObject({ ok: true });
   });
 
   it("stores ids and properties with quotes, backslashes, braces and non-ASCII exactly, and recognises them on resend", async () => {
-    const c = `${uniq("q")}"\\{x}`;
+    const c = `${uniqueId("q")}"\\{x}`;
     const odd = [
       ev(c, 0, { eventId: 'say "hi" \\ {a,b} NULL é 🚀', properties: { 'k"ey': 'v\\"al{ue}', nested: { a: [1, "NULL", null] }, emoji: "🚀" } }),
       ev(c, 1, { eventId: "NULL" }),
@@ -178,7 +164,7 @@ describe("POST /v1/usage", () => {
   });
 
   it("rejects the whole batch, naming every bad index and why, and stores nothing", async () => {
-    const c = uniq("bad");
+    const c = uniqueId("bad");
     const before = await auditCount("usage.ingested");
     const old = new Date(Date.parse(TEST_NOW) - 401 * 86_400_000).toISOString();
     const future = new Date(Date.parse(TEST_NOW) + 2 * 86_400_000).toISOString();
@@ -202,7 +188,7 @@ describe("POST /v1/usage", () => {
       { ...ev(c, 16), extra: true },
       ev(c, 17, { quantity: "100000000000000000000000000000" }),
     ];
-    const res = await ingest(events);
+    const res = await t.sendUsage(events);
     expect(res.statusCode).toBe(400);
     expect(String(res.headers["content-type"])).toMatch(/^application\/problem\+json/);
     expect(res.json()).toMatchObject({ code: "validation_failed", type: "/problems/validation_failed", status: 400 });
@@ -238,13 +224,11 @@ describe("POST /v1/usage", () => {
   it("honours a configured time window", async () => {
     const narrow = await startTestApp({ USAGE_MAX_AGE_DAYS: "2", USAGE_MAX_FUTURE_DAYS: "0" });
     try {
-      const c = uniq("win");
-      const res = await narrow.app.inject({
-        method: "POST",
-        url: "/v1/usage",
-        headers: auth("writer"),
-        payload: { events: [ev(c, 1, { timestamp: new Date(Date.parse(TEST_NOW) - 3 * 86_400_000).toISOString() }), ev(c, 2, { timestamp: new Date(Date.parse(TEST_NOW) + 3_600_000).toISOString() })] },
-      });
+      const c = uniqueId("win");
+      const res = await narrow.sendUsage([
+        ev(c, 1, { timestamp: new Date(Date.parse(TEST_NOW) - 3 * 86_400_000).toISOString() }),
+        ev(c, 2, { timestamp: new Date(Date.parse(TEST_NOW) + 3_600_000).toISOString() }),
+      ]);
       expect(res.statusCode).toBe(400);
       expect(res.json().errors).toEqual([
         { path: "body.events.0.timestamp", message: expect.stringMatching(/more than 2 days in the past/) },
@@ -256,10 +240,10 @@ describe("POST /v1/usage", () => {
   });
 
   it("rejects an empty batch, more than 10,000 events, a body that is not an object, and a body over the limit", async () => {
-    expect(paths(await ingest([]))).toEqual(["body.events"]);
-    const c = uniq("big");
+    expect(paths(await t.sendUsage([]))).toEqual(["body.events"]);
+    const c = uniqueId("big");
     const tooMany = Array.from({ length: 10_001 }, (_, i) => ev(c, i));
-    const res = await ingest(tooMany);
+    const res = await t.sendUsage(tooMany);
     expect(res.statusCode).toBe(400);
     expect(paths(res)).toContain("body.events");
     const notObject = await t.app.inject({ method: "POST", url: "/v1/usage", headers: { ...auth("writer"), "content-type": "application/json" }, payload: "[1,2]" });
@@ -276,15 +260,15 @@ describe("POST /v1/usage", () => {
   });
 
   it("needs a writer key", async () => {
-    const c = uniq("auth");
+    const c = uniqueId("auth");
     expect((await t.app.inject({ method: "POST", url: "/v1/usage", payload: { events: [ev(c, 1)] } })).statusCode).toBe(401);
-    expect((await ingest([ev(c, 1)], "reader")).statusCode).toBe(403);
+    expect((await t.sendUsage([ev(c, 1)], "reader")).statusCode).toBe(403);
     expect((await post("/v1/usage/void", { customerId: c, eventIds: ["e-1"], reason: "x" }, "reader")).statusCode).toBe(403);
-    expect((await ingest([ev(c, 1)], "admin")).statusCode).toBe(200);
+    expect((await t.sendUsage([ev(c, 1)], "admin")).statusCode).toBe(200);
   });
 
   it("counts a repeat with the same body as a duplicate, and one with another body as a conflict (stored event kept)", async () => {
-    const c = uniq("dup");
+    const c = uniqueId("dup");
     await ingestOk([ev(c, 1, { quantity: "5", properties: { a: 1, b: "x" } }), ev(c, 2, { quantity: "7" })]);
     // Same body in other spellings: normalised decimal, same instant in another offset, properties in another key order.
     const again = await ingestOk([
@@ -312,9 +296,9 @@ describe("POST /v1/usage", () => {
   });
 
   it("maps events by customer and account id within the term; unmapped usage raises one exception per customer and month", async () => {
-    const contract = await createContract({ accountIds: [uniq("acct")], startDate: "2026-02-01", endDate: "2026-06-30" });
+    const contract = await usageContract({ accountIds: [uniqueId("acct")], startDate: "2026-02-01", endDate: "2026-06-30" });
     const acct = contract.accountIds[0]!;
-    const stranger = uniq("stranger");
+    const stranger = uniqueId("stranger");
     const out = await ingestOk([
       ev(contract.customerId, 1),
       ev(acct, 2),
@@ -343,7 +327,7 @@ describe("POST /v1/usage", () => {
   });
 
   it("marks events of an issued period late and raises one blocking late_usage per contract and period", async () => {
-    const contract = await createContract();
+    const contract = await usageContract();
     const c = contract.customerId;
     await ingestOk([ev(c, 1, { timestamp: "2026-03-05T00:00:00Z" })]);
     const march = { start: "2026-03-01T00:00:00.000Z", end: "2026-04-01T00:00:00.000Z" };
@@ -375,7 +359,7 @@ describe("POST /v1/usage", () => {
 
     // The colleague's preview check sees the same activity.
     const since = (await t.db.pool.query("SELECT issued_at FROM documents WHERE id = $1", [latest])).rows[0].issued_at.toISOString();
-    expect(await lateActivity(pgSql(t.db.pool), [c], march, since)).toEqual({ arrived: 2, voided: 0 });
+    expect(await lateActivity(t.db.sql, [c], march, since)).toEqual({ arrived: 2, voided: 0 });
 
     // A void in the issued period is late activity too.
     const v = await post("/v1/usage/void", { customerId: c, eventIds: ["e-1"], reason: "double counted" });
@@ -383,13 +367,13 @@ describe("POST /v1/usage", () => {
     const late2 = await exceptionsOf({ kind: "late_usage", contractId: contract.id });
     expect(late2).toHaveLength(1);
     expect(late2[0].details).toMatchObject({ events: 3, arrived: 2, voided: 1 });
-    expect(await lateActivity(pgSql(t.db.pool), [c], march, since)).toEqual({ arrived: 2, voided: 1 });
+    expect(await lateActivity(t.db.sql, [c], march, since)).toEqual({ arrived: 2, voided: 1 });
   });
 });
 
 describe("POST /v1/usage/void", () => {
   it("voids without deleting, stops the events counting (rollups too), and is idempotent", async () => {
-    const c = uniq("void");
+    const c = uniqueId("void");
     await ingestOk([
       ev(c, 1, { quantity: "2.5" }),
       ev(c, 2, { quantity: "3" }),
@@ -411,7 +395,7 @@ describe("POST /v1/usage/void", () => {
       { metric: "api_calls", hour: new Date("2026-03-10T12:00:00Z"), quantity: "0.000000000", events: "0" },
       { metric: "api_calls", hour: new Date("2026-03-10T13:00:00Z"), quantity: "0.000000000", events: "0" },
     ]);
-    expect(await sumUsage(pgSql(t.db.pool), [c], [{ from: "2026-03-01T00:00:00Z", to: "2026-04-01T00:00:00Z" }])).toEqual([]);
+    expect(await sumUsage(t.db.sql, [c], [{ from: "2026-03-01T00:00:00Z", to: "2026-04-01T00:00:00Z" }])).toEqual([]);
     // A voided id re-sent with its original body is still a duplicate: the void stands.
     expect(await ingestOk([ev(c, 1, { quantity: "2.5" })])).toMatchObject({ accepted: 0, duplicates: 1 });
   });
@@ -425,7 +409,7 @@ describe("POST /v1/usage/void", () => {
 
 describe("sumUsage over ingested and voided events", () => {
   it("matches a direct sum over usage_events for windows with whole and partial hours", async () => {
-    const customers = [uniq("sa"), uniq("sb")];
+    const customers = [uniqueId("sa"), uniqueId("sb")];
     const metrics = ["api_calls", "storage_gb", "seats"];
     const events: Ev[] = [];
     let n = 0;
@@ -452,7 +436,7 @@ describe("sumUsage over ingested and voided events", () => {
       { from: "2026-06-01T00:00:00Z", to: "2026-07-01T00:00:00Z" },
       { from: "2026-05-05T00:00:00Z", to: "2026-05-05T00:00:00Z" },
     ];
-    const got = await sumUsage(pgSql(t.db.pool), customers, windows);
+    const got = await sumUsage(t.db.sql, customers, windows);
     const expected: typeof got = [];
     for (const w of windows)
       for (const m of [...metrics].sort()) {
@@ -471,7 +455,7 @@ describe("sumUsage over ingested and voided events", () => {
 
 describe("GET /v1/contracts/{id}/usage-summary", () => {
   it("reports used, included, remaining and share used per meter of the version in force", async () => {
-    const contract = await createContract({ accountIds: [uniq("sub")] });
+    const contract = await usageContract({ accountIds: [uniqueId("sub")] });
     const c = contract.customerId;
     await ingestOk([
       ev(c, 1, { quantity: "600", timestamp: "2026-03-02T00:00:00Z" }),
@@ -511,7 +495,7 @@ describe("GET /v1/contracts/{id}/usage-summary", () => {
   });
 
   it("404 for an unknown contract, 400 for `at` outside the term or malformed, 401 without a key", async () => {
-    const contract = await createContract();
+    const contract = await usageContract();
     expect((await get(`/v1/contracts/${randomUUID()}/usage-summary`)).statusCode).toBe(404);
     const outside = await get(`/v1/contracts/${contract.id}/usage-summary?at=2027-01-01T00:00:00Z`);
     expect(outside.statusCode).toBe(400);

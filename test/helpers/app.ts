@@ -49,7 +49,28 @@ export async function createTestDatabase(): Promise<string> {
 /** The same database as the runtime role the service runs as (a member of rating_runtime, owning nothing). */
 export const runtimeUrlOf = (url: string) => withDatabase(inject("pgRuntimeUrl"), new URL(url).pathname.slice(1));
 
-export interface TestApp {
+type Response = Awaited<ReturnType<TestApp["app"]["inject"]>>;
+
+/** Requests through the real HTTP stack (inject), as a role; `as(role)` gives the same with another default role. */
+export interface TestClient {
+  post(url: string, payload: unknown, role?: TestRole, headers?: Record<string, string>): Promise<Response>;
+  get(url: string, role?: TestRole): Promise<Response>;
+  /** POST /v1/contracts as a writer, expecting 201; the contract. */
+  createContract(body: Record<string, unknown>): Promise<any>;
+  /** POST /v1/usage as the given role (writer), whatever the answer. */
+  sendUsage(events: unknown[], role?: TestRole): Promise<Response>;
+  /** POST /v1/usage as a writer, expecting success; the counts. */
+  ingest(events: unknown[]): Promise<any>;
+  /** A true-up preview as a writer, expecting 201; the calculation. */
+  preview(contractId: string, periodStart?: string): Promise<any>;
+  /** Issues a calculation as an approver, with an idempotency key when given; the answer as it comes. */
+  issue(contractId: string, calculationId: string, key?: string): Promise<Response>;
+  /** Approves every open blocking exception of a calculation. */
+  approveAll(calculation: { exceptions: { id: string; blocking: boolean; status: string }[] }): Promise<void>;
+  as(role: TestRole): TestClient;
+}
+
+export interface TestApp extends TestClient {
   app: Awaited<ReturnType<typeof buildApp>>;
   /** Connected as the runtime role, like the app: a missing GRANT fails the tests. */
   db: Database;
@@ -58,6 +79,41 @@ export interface TestApp {
   /** The database as the runtime role (what `db` and the app use). */
   runtimeUrl: string;
   close(): Promise<void>;
+}
+
+/** A client of the app `appOf()` returns when called (useTestApp's app exists only once beforeAll ran). */
+function clientOf(appOf: () => TestApp["app"], defaultRole: TestRole): TestClient {
+  const c: TestClient = {
+    post: (url, payload, role = defaultRole, headers = {}) =>
+      appOf().inject({ method: "POST", url, payload: payload as object, headers: { ...auth(role), ...headers } }),
+    get: (url, role = defaultRole) => appOf().inject({ method: "GET", url, headers: auth(role) }),
+    async createContract(body) {
+      const res = await c.post("/v1/contracts", body, "writer");
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json();
+    },
+    sendUsage: (events, role = "writer") => c.post("/v1/usage", { events }, role),
+    async ingest(events) {
+      const res = await c.sendUsage(events);
+      expect(res.statusCode, res.body).toBeLessThan(300);
+      return res.json();
+    },
+    async preview(contractId, periodStart) {
+      const res = await c.post(`/v1/contracts/${contractId}/true-ups/preview`, periodStart ? { periodStart } : {}, "writer");
+      expect(res.statusCode, res.body).toBe(201);
+      return res.json();
+    },
+    issue: (contractId, calculationId, key) =>
+      c.post(`/v1/contracts/${contractId}/true-ups`, { calculationId }, "approver", key ? { "idempotency-key": key } : {}),
+    async approveAll(calculation) {
+      for (const e of calculation.exceptions.filter((x) => x.blocking && x.status !== "approved")) {
+        const res = await c.post(`/v1/exceptions/${e.id}/resolve`, { decision: "approve", note: "checked with the customer" }, "approver");
+        expect(res.statusCode, res.body).toBe(200);
+      }
+    },
+    as: (role) => clientOf(appOf, role),
+  };
+  return c;
 }
 
 export async function startTestApp(overrides: Record<string, string> = {}, extra: Partial<Parameters<typeof buildApp>[0]> = {}): Promise<TestApp> {
@@ -70,6 +126,7 @@ export async function startTestApp(overrides: Record<string, string> = {}, extra
   const app = await buildApp({ config, db, keys: keyRing(), logger: false, clock: testClock, maxEventLoopDelayMs: 60_000, ...extra });
   await app.ready();
   return {
+    ...clientOf(() => app, "admin"),
     app,
     db,
     url,
@@ -83,12 +140,14 @@ export async function startTestApp(overrides: Record<string, string> = {}, extra
 
 /**
  * A real app on a fresh database for the enclosing file or describe block: started before its tests,
- * closed after. The returned object is filled in by beforeAll, so read its fields inside tests only.
+ * closed after. The returned object is filled in by beforeAll, so read its fields inside tests only (its
+ * request methods, and `as(role)`'s, may be taken at the top of a file: they find the app when called).
  */
 export function useTestApp(...args: Parameters<typeof startTestApp>): TestApp {
-  const holder = {} as TestApp;
+  const holder = clientOf(() => holder.app, "admin") as TestApp;
   beforeAll(async () => {
-    Object.assign(holder, await startTestApp(...args));
+    const { app, db, url, runtimeUrl, close } = await startTestApp(...args);
+    Object.assign(holder, { app, db, url, runtimeUrl, close });
   });
   afterAll(async () => {
     await holder.close?.();

@@ -1,22 +1,29 @@
-// Small request helpers for API tests: each goes through the real HTTP stack (inject).
-import { expect } from "vitest";
-import { type TestRole, auth } from "./app.js";
+// Term fixtures shared by the API tests: meters, contract bodies, usage events. Requests go through the test
+// client (useTestApp() in ./app.ts).
 
-type App = { inject: (opts: object) => Promise<{ statusCode: number; json: () => any; body: string; headers: Record<string, unknown> }> };
+let ids = 0;
+/** An id no other test uses, so overlapping-term rules never collide across tests. */
+export const uniqueId = (prefix: string) => `${prefix}-${process.pid}-${++ids}`;
 
-export async function post(app: App, url: string, payload: unknown, role: TestRole = "admin", headers: Record<string, string> = {}) {
-  return app.inject({ method: "POST", url, payload: payload as object, headers: { ...auth(role), ...headers } });
-}
+/** A per-unit meter; `unit` only when given (it then shows on the usage line). */
+export const meter = (metric: string, unitPrice: string, included = "0", unit?: string) => ({
+  metric,
+  ...(unit === undefined ? {} : { unit }),
+  included,
+  pricing: { model: "per_unit", unitPrice },
+});
 
-export async function get(app: App, url: string, role: TestRole = "admin") {
-  return app.inject({ method: "GET", url, headers: auth(role) });
-}
-
-export async function createContract(app: App, body: Record<string, unknown>) {
-  const res = await post(app, "/v1/contracts", body, "writer");
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
+/** A monthly USD contract for 2026 with one meter, api_calls at 1; `over` replaces any field. */
+export const contractBody = (over: Record<string, unknown> = {}) => ({
+  customerId: uniqueId("cust"),
+  name: "Test contract",
+  currency: "USD",
+  billingPeriod: "monthly",
+  startDate: "2026-01-01",
+  endDate: "2026-12-31",
+  terms: { meters: [meter("api_calls", "1")] },
+  ...over,
+});
 
 let seq = 0;
 /** Events with unique ids; quantity split into `parts` events spread over the given instants. */
@@ -30,29 +37,6 @@ export function events(customerId: string, metric: string, quantity: string, tim
     quantity: String(i === 0 ? each + rest : each),
     timestamp,
   }));
-}
-
-export async function ingest(app: App, evts: unknown[]) {
-  const res = await post(app, "/v1/usage", { events: evts }, "writer");
-  expect(res.statusCode, res.body).toBeLessThan(300);
-  return res.json();
-}
-
-export async function preview(app: App, contractId: string, periodStart?: string) {
-  const res = await post(app, `/v1/contracts/${contractId}/true-ups/preview`, periodStart ? { periodStart } : {}, "writer");
-  expect(res.statusCode, res.body).toBe(201);
-  return res.json();
-}
-
-export async function issue(app: App, contractId: string, calculationId: string, key?: string) {
-  return post(app, `/v1/contracts/${contractId}/true-ups`, { calculationId }, "approver", key ? { "idempotency-key": key } : {});
-}
-
-export async function approveAll(app: App, calculation: { exceptions: { id: string; blocking: boolean; status: string }[] }) {
-  for (const e of calculation.exceptions.filter((x) => x.blocking && x.status !== "approved")) {
-    const res = await post(app, `/v1/exceptions/${e.id}/resolve`, { decision: "approve", note: "checked with the customer" }, "approver");
-    expect(res.statusCode, res.body).toBe(200);
-  }
 }
 
 export const lineOf = (calc: { lines: { kind: string; metric?: string }[] }, kind: string, metric?: string) =>

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { beforeAll, describe, expect, it } from "vitest";
 import { systemClock } from "../../src/clock.js";
-import { KEYS, auth, useTestApp } from "../helpers/app.js";
+import { KEYS, useTestApp } from "../helpers/app.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 // Never shed load here: a busy test machine must not fail the walk-through with a 503.
@@ -53,7 +53,7 @@ describe("the README walk-through", () => {
     expect(stdout).toMatch(/^HTTP\/1\.1 201/m);
     expect(stdout).toMatch(/^idempotent-replayed: true/im);
 
-    const docs = (await t.app.inject({ method: "GET", url: "/v1/documents", headers: auth("reader") })).json().data;
+    const docs = (await t.get("/v1/documents", "reader")).json().data;
     expect(docs).toHaveLength(1);
     const now = new Date();
     const previousMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString();

@@ -1,4 +1,4 @@
--- Least privilege (DESIGN.md section 8, docs/database-roles.md). The tables stay owned by the role that runs
+-- Least privilege (docs/database-roles.md). The tables stay owned by the role that runs
 -- the migrations; the service at run time logs in as a role that owns nothing and is a member of the group
 -- role `rating_runtime`, which holds exactly what the code needs: SELECT and INSERT where it reads and
 -- writes, UPDATE only on the columns it updates, no DELETE or TRUNCATE anywhere (the code never deletes).
@@ -106,7 +106,7 @@ CREATE TRIGGER "document_counters_no_truncate" BEFORE TRUNCATE ON "document_coun
 
 -- Exceptions: raising again may refresh what was seen (message, details, last_seen_at, calculation_id). The
 -- decision goes open → approved or open → rejected, and a rejection may later be reconsidered and approved
--- (DESIGN.md section 5: "reject keeps the issue blocked" until approved); an approval is final. Each decision
+-- (docs/conventions.md: a rejection keeps the issue blocked until approved); an approval is final. Each decision
 -- records its actor and time and is audited by the service in the same transaction. What an exception is
 -- about (kind, subject, contract, period, blocking, …) never changes.
 CREATE FUNCTION "exception_decided_once"() RETURNS trigger LANGUAGE plpgsql AS $$

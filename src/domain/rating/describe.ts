@@ -47,7 +47,7 @@ export function percentText(value: Decimal): string {
 const isLocalMidnight = (ms: number, timezone: string) => startOfLocalDay(localDate(ms, timezone), timezone) === ms;
 
 /** A local calendar date as an ISO date, "2026-03-31". */
-export function isoLocalDate(ms: number, timezone: string): string {
+function isoLocalDate(ms: number, timezone: string): string {
   const d = localDate(ms, timezone);
   return `${String(d.year).padStart(4, "0")}-${String(d.month).padStart(2, "0")}-${String(d.day).padStart(2, "0")}`;
 }

@@ -1,34 +1,168 @@
-// Exceptions the engine raises (docs/rating.md, "Exceptions"). All of them are blocking: money does not move until a
-// human approves. `subject` is a stable key within a calculation so that a re-run raises "the same"
-// exception (a metric, a version number, a window); "" when the exception is about the whole period.
-import type { RatingException } from "./types.js";
+// The exceptions the engine raises (docs/rating.md, "Exceptions"): when each is raised, then what it says.
+// Whether a kind blocks issuing is decided in exception-kinds.ts. `subject` is a stable key within a
+// calculation so that a re-run raises "the same" exception (a metric, a version number, a window); "" when
+// the exception is about the whole period.
+import { isBlocking } from "../exception-kinds.js";
+import { type Decimal, ZERO, formatDecimal as q, formatMoney, sum } from "../money.js";
+import { formatInstant } from "../periods.js";
+import type { Comparison } from "./compare.js";
+import { type PeriodPlan, type RatingPlan, type SegmentSpan, type UsageIndex, parseInstantInput, usageOf } from "./plan.js";
+import { type RatingException, type RatingInput, RatingInputError } from "./types.js";
+import type { PeriodCharges } from "./usage-charges.js";
 
-export function missingTerms(from: string, to: string, usage: Record<string, string>): RatingException {
+/** Rule 1: a part of the period with no version in force → missing_terms, with the usage left unbilled. */
+export function missingTermsExceptions(period: PeriodPlan, usage: UsageIndex): RatingException[] {
+  const out: RatingException[] = [];
+  for (const s of period.segments) {
+    if (s.version !== null) continue;
+    const gapUsage: Record<string, string> = {};
+    for (const [metric, quantity] of [...usageOf(usage, s)].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (!quantity.isZero()) gapUsage[metric] = q(quantity);
+    }
+    out.push(missingTerms(formatInstant(s.fromMs), formatInstant(s.toMs), gapUsage));
+  }
+  return out;
+}
+
+/** Rule 2: usage of a metric with no meter in the version in force → unpriced_metric (one per metric). */
+export function unpricedExceptions(charges: PeriodCharges): RatingException[] {
+  const unpriced = new Map<string, Array<{ s: SegmentSpan; quantity: Decimal }>>();
+  for (const c of charges.segments) {
+    for (const u of c.unpriced) {
+      const list = unpriced.get(u.metric) ?? [];
+      list.push({ s: c.segment, quantity: u.quantity });
+      unpriced.set(u.metric, list);
+    }
+  }
+  return [...unpriced.keys()].sort().map((metric) => {
+    const list = unpriced.get(metric) ?? [];
+    return unpricedMetric(
+      metric,
+      q(sum(list.map((x) => x.quantity))),
+      list.map((x) => ({ from: formatInstant(x.s.fromMs), to: formatInstant(x.s.toMs), version: x.s.version?.version ?? 0, quantity: q(x.quantity) })),
+    );
+  });
+}
+
+function periodUsage(p: PeriodPlan, usage: UsageIndex, metric: string): Decimal {
+  return sum(p.segments.map((s) => usageOf(usage, s).get(metric) ?? ZERO));
+}
+
+/** usage_spike: a meter's usage this period > spikeFactor × the average of the (up to) 3 prior periods' usage. */
+export function spikeExceptions(plan: RatingPlan, usage: UsageIndex): RatingException[] {
+  const factor = plan.endVersion?.terms.spikeFactor ?? null;
+  if (factor === null || plan.priorPeriods.length === 0) return [];
+  const metrics = new Set<string>();
+  for (const s of plan.current.segments) s.version?.terms.meters.forEach((m) => metrics.add(m.metric));
+  const out: RatingException[] = [];
+  for (const metric of [...metrics].sort()) {
+    const current = periodUsage(plan.current, usage, metric);
+    const prior = plan.priorPeriods.map((p) => ({ p, used: periodUsage(p, usage, metric) }));
+    const average = sum(prior.map((x) => x.used)).dividedBy(prior.length);
+    if (!average.isPositive() || average.isZero()) continue;
+    const limit = factor.times(average);
+    if (current.greaterThan(limit)) {
+      out.push(
+        usageSpike({
+          metric,
+          usage: q(current),
+          average: q(average),
+          spikeFactor: q(factor),
+          limit: q(limit),
+          priorPeriods: prior.map((x) => ({ start: formatInstant(x.p.span.startMs), end: formatInstant(x.p.span.endMs), usage: q(x.used) })),
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * amendment_conflict, limited to what affects this period: versions sharing an effectiveFrom that is in force
+ * during the period (the group in force at its start, or one taking effect inside it), and versions taking
+ * effect strictly inside an issued period that overlaps this period.
+ */
+export function conflictExceptions(plan: RatingPlan, issuedPeriods: RatingInput["issuedPeriods"]): RatingException[] {
+  const { span } = plan.current;
+  const out: RatingException[] = [];
+  const groups = new Map<number, number[]>();
+  for (const v of plan.versions) groups.set(v.effectiveMs, [...(groups.get(v.effectiveMs) ?? []), v.version]);
+  const inForceAtStart = plan.current.segments[0]?.version?.effectiveMs;
+  for (const [ms, versions] of groups) {
+    if (versions.length < 2) continue;
+    const relevant = ms === inForceAtStart || (ms > span.startMs && ms < span.endMs);
+    if (relevant) out.push(sharedEffectiveFrom(formatInstant(ms), versions, Math.max(...versions)));
+  }
+  if (!Array.isArray(issuedPeriods)) throw new RatingInputError("issuedPeriods", "must be an array");
+  issuedPeriods.forEach((p, i) => {
+    const startMs = parseInstantInput(p.start, `issuedPeriods[${i}].start`);
+    const endMs = parseInstantInput(p.end, `issuedPeriods[${i}].end`);
+    if (!(startMs < span.endMs && endMs > span.startMs)) return;
+    for (const v of plan.versions) {
+      if (v.effectiveMs > startMs && v.effectiveMs < endMs) {
+        out.push(amendmentInsideIssuedPeriod(v.version, formatInstant(v.effectiveMs), { start: formatInstant(startMs), end: formatInstant(endMs) }));
+      }
+    }
+  });
+  return out;
+}
+
+/**
+ * Rule 11: materiality (the threshold of the version in force at the period's end, not when delta is 0) and
+ * over_billed (delta < 0 and no true-down allowed).
+ */
+export function deltaExceptions(plan: RatingPlan, c: Comparison, currency: string, allowTrueDown: boolean): RatingException[] {
+  const out: RatingException[] = [];
+  const threshold = plan.endVersion?.terms.materialityThreshold ?? null;
+  if (plan.endVersion && threshold !== null && !c.delta.isZero() && c.delta.abs().greaterThanOrEqualTo(threshold)) {
+    out.push(materiality(formatMoney(c.delta, currency), q(threshold), plan.endVersion.version));
+  }
+  if (c.delta.isNegative() && !c.delta.isZero() && !allowTrueDown) {
+    out.push(overBilled(formatMoney(c.total, currency), formatMoney(c.alreadyBilled, currency), formatMoney(c.delta, currency)));
+  }
+  return out;
+}
+
+/** One exception per kind and subject (e.g. the same issued period listed twice). */
+export function dedupe(list: RatingException[]): RatingException[] {
+  const seen = new Set<string>();
+  return list.filter((e) => {
+    const key = `${e.kind}\u0000${e.subject}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// What each exception says
+
+function missingTerms(from: string, to: string, usage: Record<string, string>): RatingException {
   const used = Object.keys(usage).length > 0 ? `; its usage (${Object.entries(usage).map(([m, q]) => `${m} ${q}`).join(", ")}) is not billed` : "";
   return {
     kind: "missing_terms",
-    blocking: true,
+    blocking: isBlocking("missing_terms"),
     subject: `${from}/${to}`,
     message: `No contract version is in force from ${from} to ${to}: that part of the period is not rated${used}.`,
     details: { from, to, usage },
   };
 }
 
-export function unpricedMetric(
+function unpricedMetric(
   metric: string,
   quantity: string,
   segments: Array<{ from: string; to: string; version: number; quantity: string }>,
 ): RatingException {
   return {
     kind: "unpriced_metric",
-    blocking: true,
+    blocking: isBlocking("unpriced_metric"),
     subject: metric,
     message: `Usage of "${metric}" (${quantity}) has no meter in the version in force; it is not billed.`,
     details: { metric, quantity, segments },
   };
 }
 
-export function usageSpike(details: {
+function usageSpike(details: {
   metric: string;
   usage: string;
   average: string;
@@ -38,7 +172,7 @@ export function usageSpike(details: {
 }): RatingException {
   return {
     kind: "usage_spike",
-    blocking: true,
+    blocking: isBlocking("usage_spike"),
     subject: details.metric,
     message:
       `Usage of "${details.metric}" this period (${details.usage}) is more than ${details.spikeFactor} × the average ` +
@@ -47,20 +181,20 @@ export function usageSpike(details: {
   };
 }
 
-export function sharedEffectiveFrom(effectiveFrom: string, versions: number[], used: number): RatingException {
+function sharedEffectiveFrom(effectiveFrom: string, versions: number[], used: number): RatingException {
   return {
     kind: "amendment_conflict",
-    blocking: true,
+    blocking: isBlocking("amendment_conflict"),
     subject: versions.join(","),
     message: `Versions ${versions.join(", ")} all take effect at ${effectiveFrom}; the engine used version ${used}.`,
     details: { reason: "shared_effective_from", effectiveFrom, versions, used },
   };
 }
 
-export function amendmentInsideIssuedPeriod(version: number, effectiveFrom: string, period: { start: string; end: string }): RatingException {
+function amendmentInsideIssuedPeriod(version: number, effectiveFrom: string, period: { start: string; end: string }): RatingException {
   return {
     kind: "amendment_conflict",
-    blocking: true,
+    blocking: isBlocking("amendment_conflict"),
     subject: String(version),
     message:
       `Version ${version} takes effect at ${effectiveFrom}, inside the period [${period.start}, ${period.end}) ` +
@@ -69,20 +203,20 @@ export function amendmentInsideIssuedPeriod(version: number, effectiveFrom: stri
   };
 }
 
-export function materiality(delta: string, threshold: string, version: number): RatingException {
+function materiality(delta: string, threshold: string, version: number): RatingException {
   return {
     kind: "materiality",
-    blocking: true,
+    blocking: isBlocking("materiality"),
     subject: "",
     message: `The change of ${delta} is at least the materiality threshold of ${threshold} (version ${version}).`,
     details: { delta, threshold, version },
   };
 }
 
-export function overBilled(total: string, alreadyBilled: string, delta: string): RatingException {
+function overBilled(total: string, alreadyBilled: string, delta: string): RatingException {
   return {
     kind: "over_billed",
-    blocking: true,
+    blocking: isBlocking("over_billed"),
     subject: "",
     message:
       `The period's total ${total} is below the ${alreadyBilled} already billed (delta ${delta}) and the contract ` +

@@ -1,19 +1,19 @@
-// inputsHash (docs/rating.md: issuing refuses a preview whose inputs changed): sha256 (hex) of the canonical JSON of the normalized rating input and the
-// engine version. Normalization keeps exactly what the result depends on, in one spelling:
-// instants as UTC ISO strings with milliseconds, decimals in plain notation without trailing zeros, usage
-// restricted to the windows the engine reads with duplicates added up and zero sums dropped, issued periods
-// restricted to those overlapping the period, lists sorted. Two inputs that rate identically because they
-// differ only in spelling or in irrelevant rows therefore hash identically.
-import { createHash } from "node:crypto";
+// inputsHash (docs/rating.md: issuing refuses a preview whose inputs changed): sha256 (hex) of the canonical
+// JSON of the normalized rating input and the engine version. Normalization keeps exactly what the result
+// depends on, in one spelling: instants as UTC ISO strings with milliseconds, decimals in plain notation
+// without trailing zeros, usage restricted to the windows the engine reads with duplicates added up and zero
+// sums dropped, issued periods restricted to those overlapping the period, lists sorted. Two inputs that rate
+// identically because they differ only in spelling or in irrelevant rows therefore hash identically.
 import { canonicalJson } from "../canonical-json.js";
 import { formatDecimal } from "../money.js";
 import { formatInstant } from "../periods.js";
+import { sha256Hex } from "../sha256.js";
 import { indexUsage, parseDecimalInput, parseInstantInput, planRating, type RatingPlan, type UsageIndex } from "./plan.js";
 import { ENGINE_VERSION, type RatingInput } from "./types.js";
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-export function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex): unknown {
+function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex): unknown {
   const { span } = plan.current;
   const usageRows: Array<{ from: string; to: string; metric: string; quantity: string }> = [];
   for (const [key, byMetric] of usage) {
@@ -63,10 +63,6 @@ export function normalizeInput(input: RatingInput, plan: RatingPlan, usage: Usag
       .map((p) => ({ start: formatInstant(p.startMs), end: formatInstant(p.endMs) }))
       .filter((p, i, all) => i === 0 || p.start !== all[i - 1]?.start || p.end !== all[i - 1]?.end),
   };
-}
-
-export function sha256Hex(text: string): string {
-  return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
 export function inputsHashOfPlan(input: RatingInput, plan: RatingPlan, usage: UsageIndex): string {

@@ -116,7 +116,7 @@ function compileMeter(m: Meter, path: string): CompiledMeter {
   };
 }
 
-export function compileTerms(terms: ContractTerms, path: string): CompiledTerms {
+function compileTerms(terms: ContractTerms, path: string): CompiledTerms {
   if (!terms || !Array.isArray(terms.meters)) throw new RatingInputError(`${path}.meters`, "is required");
   const meters = terms.meters.map((m, i) => compileMeter(m, `${path}.meters[${i}]`));
   const meterByMetric = new Map<string, CompiledMeter>();
@@ -148,7 +148,7 @@ export function compileTerms(terms: ContractTerms, path: string): CompiledTerms 
   };
 }
 
-export function parseVersions(versions: readonly ContractVersion[]): ParsedVersion[] {
+function parseVersions(versions: readonly ContractVersion[]): ParsedVersion[] {
   if (!Array.isArray(versions)) throw new RatingInputError("versions", "must be an array");
   const seen = new Set<number>();
   const parsed = versions.map((v, i) => {
@@ -168,7 +168,7 @@ export function parseVersions(versions: readonly ContractVersion[]): ParsedVersi
   return parsed.sort((a, b) => a.effectiveMs - b.effectiveMs || a.version - b.version);
 }
 
-export function versionInForce(versions: readonly ParsedVersion[], ms: number): ParsedVersion | null {
+function versionInForce(versions: readonly ParsedVersion[], ms: number): ParsedVersion | null {
   let found: ParsedVersion | null = null;
   for (const v of versions) {
     if (v.effectiveMs <= ms) found = v;
@@ -182,7 +182,7 @@ export function versionInForce(versions: readonly ParsedVersion[], ms: number): 
  * with the version in force at its start. fraction = segment ms ÷ NOMINAL period ms (a period clipped by the
  * term end is prorated like a mid-period amendment), a Decimal at 50 significant digits, never rounded.
  */
-export function segmentsOf(versions: readonly ParsedVersion[], span: PeriodSpan): SegmentSpan[] {
+function segmentsOf(versions: readonly ParsedVersion[], span: PeriodSpan): SegmentSpan[] {
   const nominalMs = new Decimal(span.nominalEndMs - span.startMs);
   const cuts = [span.startMs];
   for (const v of versions) {
@@ -251,12 +251,12 @@ export function planRating(input: UsageWindowsInput): RatingPlan {
   return { current, endVersion, versions, priorPeriods, termPeriods };
 }
 
-export function windowKey(fromMs: number, toMs: number): string {
+function windowKey(fromMs: number, toMs: number): string {
   return `${fromMs}|${toMs}`;
 }
 
 /** Every distinct window of the plan, sorted by start then end. */
-export function planWindows(plan: RatingPlan): Array<{ fromMs: number; toMs: number }> {
+function planWindows(plan: RatingPlan): Array<{ fromMs: number; toMs: number }> {
   const windows = new Map<string, { fromMs: number; toMs: number }>();
   const add = (p: PeriodPlan) => {
     for (const s of p.segments) windows.set(windowKey(s.fromMs, s.toMs), { fromMs: s.fromMs, toMs: s.toMs });

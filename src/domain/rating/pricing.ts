@@ -58,7 +58,7 @@ function parseTiers(tiers: ReadonlyArray<{ upTo: string | null; unitPrice: strin
 }
 
 /** per_unit: billable × unitPrice. */
-export function perUnit(unitPrice: Decimal): PricingFunction {
+function perUnit(unitPrice: Decimal): PricingFunction {
   return (billable) => ({ model: "per_unit", amount: billable.times(unitPrice), unitPrice });
 }
 
@@ -83,7 +83,7 @@ export function graduated(list: readonly ParsedTier[]): PricingFunction {
 }
 
 /** volume: every unit priced at the tier the total falls in, plus that tier's flat fee. */
-export function volume(list: readonly ParsedTier[]): PricingFunction {
+function volume(list: readonly ParsedTier[]): PricingFunction {
   return (billable, fraction) => {
     let lower = ZERO;
     let applied = -1;
@@ -112,7 +112,7 @@ export function volume(list: readonly ParsedTier[]): PricingFunction {
 }
 
 /** package: billable units rounded up to whole packages × packagePrice (package size not prorated). */
-export function packaged(packageSize: Decimal, packagePrice: Decimal): PricingFunction {
+function packaged(packageSize: Decimal, packagePrice: Decimal): PricingFunction {
   return (billable) => {
     const packages = billable.dividedBy(packageSize).ceil();
     return { model: "package", amount: packages.times(packagePrice), packageSize, packagePrice, packages };

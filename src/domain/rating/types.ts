@@ -1,4 +1,6 @@
-// The rating engine's input and output (issue 3). Money and quantities are decimal strings on both sides.
+// The rating engine's input and output. Money and quantities are decimal strings on both sides.
+import { DomainError } from "../../errors.js";
+import type { RatingExceptionKind } from "../exception-kinds.js";
 import type { ContractTerms } from "../terms.js";
 import type { RoundingMode } from "../money.js";
 import type { BillingPeriodUnit } from "../periods.js";
@@ -171,16 +173,9 @@ export interface Line {
   description: string;
 }
 
-export type ExceptionKind =
-  | "missing_terms"
-  | "unpriced_metric"
-  | "usage_spike"
-  | "amendment_conflict"
-  | "materiality"
-  | "over_billed";
-
 export interface RatingException {
-  kind: ExceptionKind;
+  kind: RatingExceptionKind;
+  /** isBlocking(kind); the stored calculation result carries it. */
   blocking: boolean;
   /** A stable key within the calculation: a metric, a version number, a window; "" when none. */
   subject: string;
@@ -207,14 +202,16 @@ export interface RatingResult {
   inputsHash: string;
 }
 
-/** Invalid engine input: a caller bug or bad data, never a rating outcome. */
-export class RatingInputError extends Error {
+/**
+ * Invalid engine input: a caller bug or bad data, never a rating outcome. `path` is in the engine's input
+ * ("creditBalances[0].available"), not a request's, so it is answered as it is (a 400, validation_failed).
+ */
+export class RatingInputError extends DomainError {
   override name = "RatingInputError";
-  readonly code = "validation_failed";
   constructor(
     readonly path: string,
     message: string,
   ) {
-    super(`${path}: ${message}`);
+    super("validation_failed", `${path}: ${message}`, { errors: [{ path, message: `${path}: ${message}` }] });
   }
 }

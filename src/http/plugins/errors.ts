@@ -6,9 +6,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import fp from "fastify-plugin";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { isDatabaseTimeout, isDatabaseUnavailable, isUnstorableValue, sqlState } from "../../db/errors.js";
-import { JsonDepthError } from "../../domain/canonical-json.js";
 import { DomainError, ValidationError } from "../../errors.js";
-import { PeriodError, RatingInputError } from "../../domain/index.js";
 import { type FieldError, type ProblemCode, ProblemError, problemBody } from "../problems.js";
 
 function send(reply: FastifyReply, request: FastifyRequest, code: ProblemCode, detail: string, extra: Record<string, unknown> = {}) {
@@ -55,11 +53,14 @@ function zodPath(instancePath: string, params: Record<string, unknown> | undefin
 /**
  * Where a field of a use case's input came from: the querystring or the path parameters when the request
  * carried it there, the body otherwise ("" is the whole body). Domain errors name fields in their own terms.
+ * A field the route's querystring schema declares is a query field even when omitted: its default (the
+ * usage summary's `at` = now) is what failed.
  */
 export function requestPath(request: FastifyRequest, field: string): string {
   const top = field.split(".")[0] ?? "";
   const has = (part: unknown) => typeof part === "object" && part !== null && top !== "" && Object.hasOwn(part, top);
-  const where = has(request.query) ? "querystring" : has(request.params) ? "params" : "body";
+  const declared = (schema: unknown) => has((schema as { shape?: unknown } | undefined)?.shape);
+  const where = has(request.query) || declared(request.routeOptions.schema?.querystring) ? "querystring" : has(request.params) ? "params" : "body";
   return field ? `${where}.${field}` : where;
 }
 
@@ -91,16 +92,13 @@ export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
       for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
       return send(reply, request, error.code, error.message, error.extra);
     }
+    // The domain's refusals (RatingInputError, PeriodError, JsonDepthError) are among these: input the edge
+    // should have caught, still the caller's, so a 400.
     if (error instanceof ValidationError) {
       const errors: FieldError[] = error.issues.map((i) => ({ path: requestPath(request, i.field), message: i.message }));
       return send(reply, request, "validation_failed", error.message, { ...error.details, errors });
     }
     if (error instanceof DomainError) return send(reply, request, error.code, error.message, error.details);
-    if (error instanceof RatingInputError || error instanceof PeriodError) {
-      // The engine refuses input the edge should have caught; still the caller's input, so a 400.
-      const path = error instanceof RatingInputError ? error.path : "body";
-      return send(reply, request, "validation_failed", error.message, { errors: [{ path, message: error.message }] });
-    }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const where = error.validationContext ?? "body";
       const errors: FieldError[] = error.validation.map((v) => {
@@ -121,10 +119,6 @@ export const errorsPlugin = fp(async function errors(app: FastifyInstance) {
       request.log.warn({ err: error }, "database statement timed out");
       reply.header("Retry-After", "5");
       return send(reply, request, "unavailable", "the database did not answer in time; retry shortly");
-    }
-    if (error instanceof JsonDepthError) {
-      // The edge refuses deeper input first (MAX_JSON_DEPTH); this is the net under it.
-      return send(reply, request, "validation_failed", error.message, { errors: [{ path: "body", message: error.message }] });
     }
     if (isDatabaseUnavailable(error)) {
       request.log.warn({ err: error }, "database unavailable");

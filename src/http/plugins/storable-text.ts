@@ -12,9 +12,6 @@ import { validationFailed } from "../problems.js";
 const UNSTORABLE = /\u0000|\p{Cs}/u;
 export const UNSTORABLE_TEXT_MESSAGE = "must not contain NUL characters or unpaired UTF-16 surrogates";
 
-/** True when PostgreSQL would refuse or alter the text. */
-export const isUnstorableText = (s: string) => UNSTORABLE.test(s);
-
 const MAX_REPORTED = 50;
 
 export function unstorableTextPaths(value: unknown, path: string, out: string[] = [], depth = 0): string[] {

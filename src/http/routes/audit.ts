@@ -3,15 +3,15 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
-import { pgSql } from "../../db/tx.js";
 import { actorOf } from "../plugins/auth.js";
 import { decodeCheckpointToken } from "../../domain/audit-signing.js";
-import { createCheckpoint, listAudit, listCheckpoints } from "../../services/audit.js";
-import { runAuditVerification } from "../../services/audit-verify.js";
-import { validationFailed } from "../problems.js";
+import { invalid as invalidInput } from "../../errors.js";
+import { createCheckpoint, listCheckpoints } from "../../services/audit/checkpoints.js";
+import { listAudit } from "../../services/audit/read.js";
+import { runAuditVerification } from "../../services/audit/verify.js";
 import { Pagination, decodeCursor, pageOf } from "../schemas/common.js";
 import { READ, invalid, problems } from "../schemas/problem-responses.js";
-import { AuditCheckpoint, AuditCheckpointPage, AuditPage, AuditVerification, AuditVerifyQuery } from "../schemas/true-ups.js";
+import { AuditCheckpoint, AuditCheckpointPage, AuditPage, AuditVerification, AuditVerifyQuery } from "../schemas/audit.js";
 
 export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.get(
@@ -33,7 +33,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, 
     async (request) => {
       const { limit, cursor, entityId } = request.query;
       const afterSeq = decodeCursor(cursor, (s) => /^\d{1,18}$/.test(s));
-      return pageOf(await listAudit(pgSql(db.pool), { entityId, afterSeq, limit: limit + 1 }), limit, (e) => e.seq);
+      return pageOf(await listAudit(db.sql, { entityId, afterSeq, limit: limit + 1 }), limit, (e) => e.seq);
     },
   );
 
@@ -77,7 +77,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, 
       const { deep, checkpoint } = request.query;
       const supplied = checkpoint === undefined ? undefined : decodeCheckpointToken(checkpoint);
       if (supplied === null)
-        throw validationFailed([{ path: "querystring.checkpoint", message: "is not a checkpoint token (acp1.… from POST /v1/audit/checkpoints)" }]);
+        throw invalidInput([{ field: "checkpoint", message: "is not a checkpoint token (acp1.… from POST /v1/audit/checkpoints)" }]);
       return runAuditVerification(db, { deep: deep === "true", ...(supplied ? { supplied } : {}) });
     },
   );
@@ -106,7 +106,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, 
         },
       },
     },
-    async (request, reply) => reply.code(201).send(await createCheckpoint(pgSql(db.pool), actorOf(request))),
+    async (request, reply) => reply.code(201).send(await createCheckpoint(db.sql, actorOf(request))),
   );
 
   app.get(
@@ -127,7 +127,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, 
     async (request) => {
       const { limit, cursor } = request.query;
       const beforeId = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
-      return pageOf(await listCheckpoints(pgSql(db.pool), { beforeId, limit: limit + 1 }), limit, (c) => c.id);
+      return pageOf(await listCheckpoints(db.sql, { beforeId, limit: limit + 1 }), limit, (c) => c.id);
     },
   );
 };

@@ -3,7 +3,10 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
-import { amendContract, createContract, getContract, listContracts, recordExternalBilling } from "../../services/contracts.js";
+import { amendContract } from "../../services/contracts/amend.js";
+import { createContract } from "../../services/contracts/create.js";
+import { getContract, listContracts } from "../../services/contracts/read.js";
+import { recordExternalBilling } from "../../services/contracts/record-external-billing.js";
 import { actorOf } from "../plugins/auth.js";
 import { IdParams, Pagination, decodeCursor, pageOf } from "../schemas/common.js";
 import {

@@ -3,10 +3,12 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
-import { documentBackupCsv, getDocument, listDocuments } from "../../services/documents.js";
+import { documentBackupCsv } from "../../services/documents/backup-csv.js";
+import { getDocument, listDocuments } from "../../services/documents/read.js";
 import { Id, IdParams, Pagination, decodeCursor, pageOf } from "../schemas/common.js";
 import { READ, READ_ONE, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
-import { Document, DocumentPage, documentExample } from "../schemas/true-ups.js";
+import { Document, DocumentPage } from "../schemas/documents.js";
+import { documentExample } from "../schemas/examples.js";
 
 const documentNotFound = notFoundIn("document", documentExample.id);
 
@@ -29,7 +31,7 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
     async (request) => {
       const { limit, cursor, contractId, kind } = request.query;
       const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
-      return pageOf(await listDocuments(db, { contractId, kind, after, limit: limit + 1 }), limit, (d) => d.id);
+      return pageOf(await listDocuments(db.sql, { contractId, kind, after, limit: limit + 1 }), limit, (d) => d.id);
     },
   );
 
@@ -48,7 +50,7 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
         },
       },
     },
-    async (request) => getDocument(db, request.params.id),
+    async (request) => getDocument(db.sql, request.params.id),
   );
 
   app.get(
@@ -79,7 +81,7 @@ export const documentRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (ap
       },
     },
     async (request, reply) => {
-      const { filename, csv } = await documentBackupCsv(db, request.params.id, request.query.detail);
+      const { filename, csv } = await documentBackupCsv(db.sql, request.params.id, request.query.detail);
       return reply.type("text/csv; charset=utf-8").header("Content-Disposition", `attachment; filename="${filename}"`).send(csv);
     },
   );

@@ -3,12 +3,13 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { Database } from "../../db/client.js";
 import { UUID_PATTERN } from "../../db/ids.js";
-import { pgSql } from "../../db/tx.js";
-import { getException, listExceptions, resolveException } from "../../services/exceptions.js";
+import { getException, listExceptions } from "../../services/exceptions/read.js";
+import { resolveException } from "../../services/exceptions/resolve.js";
 import { actorOf } from "../plugins/auth.js";
 import { Id, IdParams, Pagination, decodeCursor, pageOf } from "../schemas/common.js";
 import { READ, READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
-import { Exception, ExceptionPage, ResolveBody, exceptionExample } from "../schemas/true-ups.js";
+import { exceptionExample } from "../schemas/examples.js";
+import { Exception, ExceptionPage, ResolveBody } from "../schemas/exceptions.js";
 
 export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (app, { db }) => {
   app.get(
@@ -33,7 +34,7 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
     async (request) => {
       const { limit, cursor, ...filters } = request.query;
       const after = decodeCursor(cursor, (s) => UUID_PATTERN.test(s));
-      return pageOf(await listExceptions(pgSql(db.pool), { ...filters, after, limit: limit + 1 }), limit, (e) => e.id);
+      return pageOf(await listExceptions(db.sql, { ...filters, after, limit: limit + 1 }), limit, (e) => e.id);
     },
   );
 
@@ -52,7 +53,7 @@ export const exceptionRoutes: FastifyPluginAsyncZod<{ db: Database }> = async (a
         },
       },
     },
-    async (request) => getException(pgSql(db.pool), request.params.id),
+    async (request) => getException(db.sql, request.params.id),
   );
 
   app.post(

@@ -2,19 +2,15 @@
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Clock } from "../../clock.js";
 import type { Database } from "../../db/client.js";
-import { getCalculation, issueTrueUp, previewTrueUp } from "../../services/true-ups.js";
+import { issueTrueUp } from "../../services/true-ups/issue.js";
+import { previewTrueUp } from "../../services/true-ups/preview.js";
+import { getCalculation } from "../../services/true-ups/read.js";
 import { actorOf } from "../plugins/auth.js";
 import { IdParams } from "../schemas/common.js";
 import { READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
-import {
-  Calculation,
-  Document,
-  IdempotencyHeaders,
-  IssueBody,
-  PreviewBody,
-  calculationExample,
-  documentExample,
-} from "../schemas/true-ups.js";
+import { Document } from "../schemas/documents.js";
+import { calculationExample, documentExample } from "../schemas/examples.js";
+import { Calculation, IdempotencyHeaders, IssueBody, PreviewBody } from "../schemas/true-ups.js";
 
 export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock }> = async (app, { db, clock }) => {
   app.post(

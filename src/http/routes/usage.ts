@@ -3,8 +3,10 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
-import { MAX_JSON_DEPTH } from "../../domain/canonical-json.js";
-import { USAGE_LIMITS, ingestUsage, usageSummary, voidUsage } from "../../services/usage.js";
+import { USAGE_RULES } from "../../domain/usage-rules.js";
+import { ingestUsage } from "../../services/usage/ingest.js";
+import { usageSummary } from "../../services/usage/summary.js";
+import { voidUsage } from "../../services/usage/void.js";
 import { actorOf } from "../plugins/auth.js";
 import { IdParams } from "../schemas/common.js";
 import { READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
@@ -41,9 +43,9 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
           "timestamp and properties, compared after normalising the decimal and the instant) counts as a duplicate and has no " +
           "effect; a repeat with another body is listed in `conflicts` and the stored event is kept. Repeats inside one batch " +
           "are treated the same way (the first occurrence wins).\n\n" +
-          `Limits: \`quantity\` a non-negative decimal string fitting numeric(38,9); ids at most ${USAGE_LIMITS.maxIdLength} ` +
-          `characters, \`metric\` at most ${USAGE_LIMITS.maxMetricLength} of [A-Za-z0-9_.:-]; \`properties\` an object of at most ` +
-          `${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON, nesting at most ${MAX_JSON_DEPTH} levels; \`timestamp\` no older than USAGE_MAX_AGE_DAYS (default 400) and no ` +
+          `Limits: \`quantity\` a non-negative decimal string fitting numeric(38,9); ids at most ${USAGE_RULES.eventId.maxLength} ` +
+          `characters, \`metric\` at most ${USAGE_RULES.metric.maxLength} of [A-Za-z0-9_.:-]; \`properties\` an object of at most ` +
+          `${USAGE_RULES.properties.maxBytes} bytes as JSON, nesting at most ${USAGE_RULES.properties.maxDepth} levels; \`timestamp\` no older than USAGE_MAX_AGE_DAYS (default 400) and no ` +
           `further ahead than USAGE_MAX_FUTURE_DAYS (default 1) days; the body at most ${USAGE_BODY_LIMIT / 1024 / 1024} MiB (413).\n\n` +
           "Events are mapped to a contract by customer or account id at their timestamp. Events mapping to none are stored and " +
           "raise one non-blocking `unmapped_usage` exception per customer id and UTC calendar month. Events falling in a billing " +

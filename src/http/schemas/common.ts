@@ -32,6 +32,8 @@ export const problemResponses = {
 
 export const Id = z.string().regex(UUID_PATTERN, "must be a UUID");
 export const IdParams = z.object({ id: Id }).strict();
+/** A half-open [start, end) period as instants. */
+export const Period = z.object({ start: z.string(), end: z.string() });
 
 /**
  * The years the service accepts in instants and calendar dates. PostgreSQL has no year 0, billing periods

@@ -1,51 +1,44 @@
 // Request and response schemas of the usage routes (ingestion: exactly once per customerId and eventId).
-// The batch schema checks every event fully (format, precision, the accepted time window, property size),
-// so one 400 names every bad index and why; it uses the service's own parsing functions.
+// The batch schema documents every rule the service's one-pass validation checks (format, precision, the
+// accepted time window, property size): both read the domain's table, domain/usage-rules.ts.
 import { z } from "zod";
-import { MAX_JSON_DEPTH } from "../../domain/canonical-json.js";
 import {
   type TimeWindow,
-  USAGE_LIMITS,
+  USAGE_RULES,
   checkProperties,
   normalizeQuantity,
   outsideWindow,
   parseEventTimestamp,
-} from "../../services/usage.js";
+} from "../../domain/usage-rules.js";
 import { Id, Instant } from "./common.js";
 
-const NO_CONTROL = /^[^\u0000-\u001f\u007f]+$/;
+const { customerId, eventId, metric, quantity, properties, voidReason } = USAGE_RULES;
 
-export const CustomerId = z
+const CustomerId = z
   .string()
   .min(1)
-  .max(USAGE_LIMITS.maxIdLength)
-  .regex(/^[^\s,\u0000-\u001f\u007f]+$/, "must be non-empty without spaces, commas or control characters")
+  .max(customerId.maxLength)
+  .regex(customerId.pattern, customerId.message)
   .describe("The contract's customerId or one of its accountIds");
 
-export const EventId = z
+const EventId = z
   .string()
   .min(1)
-  .max(USAGE_LIMITS.maxIdLength)
-  .regex(NO_CONTROL, "must not contain control characters")
+  .max(eventId.maxLength)
+  .regex(eventId.pattern, eventId.message)
   .describe("The sender's id of the event, unique per customerId");
 
-const Metric = z
-  .string()
-  .min(1)
-  .max(USAGE_LIMITS.maxMetricLength)
-  .regex(/^[A-Za-z0-9_.:-]+$/, "may contain only letters, digits and _ . : -");
+const Metric = z.string().min(1).max(metric.maxLength).regex(metric.pattern, metric.message);
 
-const quantityMessage = "must be a non-negative decimal string with at most 29 integer and 9 fraction digits (never a JSON number)";
-
-export function usageEvent(window: TimeWindow) {
+function usageEvent(window: TimeWindow) {
   return z
     .object({
       eventId: EventId,
       customerId: CustomerId,
       metric: Metric,
       quantity: z
-        .string(quantityMessage)
-        .refine((s) => normalizeQuantity(s) !== null, quantityMessage)
+        .string(quantity.message)
+        .refine((s) => normalizeQuantity(s) !== null, quantity.message)
         .describe('Decimal string, e.g. "1250" or "0.5"'),
       timestamp: z
         .string()
@@ -64,7 +57,7 @@ export function usageEvent(window: TimeWindow) {
           if (why) ctx.addIssue({ code: "custom", message: why });
         })
         .describe(
-          `Free-form attributes, at most ${USAGE_LIMITS.maxPropertiesBytes} bytes as JSON, objects and arrays nested at most ${MAX_JSON_DEPTH} levels; part of the event's body`,
+          `Free-form attributes, at most ${properties.maxBytes} bytes as JSON, objects and arrays nested at most ${properties.maxDepth} levels; part of the event's body`,
         ),
     })
     .strict();
@@ -72,7 +65,7 @@ export function usageEvent(window: TimeWindow) {
 
 export function usageBatchBody(window: TimeWindow) {
   return z
-    .object({ events: z.array(usageEvent(window)).min(1).max(USAGE_LIMITS.maxEvents) })
+    .object({ events: z.array(usageEvent(window)).min(1).max(USAGE_RULES.maxEvents) })
     .strict()
     .meta({
       examples: [
@@ -97,8 +90,8 @@ export const IngestResult = z.object({
 export const VoidBody = z
   .object({
     customerId: CustomerId,
-    eventIds: z.array(EventId).min(1).max(USAGE_LIMITS.maxEvents),
-    reason: z.string().min(1).max(USAGE_LIMITS.maxReasonLength).regex(/^[^\u0000]+$/, "must not contain NUL characters"),
+    eventIds: z.array(EventId).min(1).max(USAGE_RULES.maxEvents),
+    reason: z.string().min(1).max(voidReason.maxLength).regex(voidReason.pattern, voidReason.message),
   })
   .strict()
   .meta({ examples: [{ customerId: "acme", eventIds: ["evt-2026-01-31-0001"], reason: "meter double-counted during the 31 Jan incident" }] });

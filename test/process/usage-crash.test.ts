@@ -12,7 +12,7 @@ import { TEST_NOW, createTestDatabase } from "../helpers/app.js";
 
 const APP_NAME = "usage-crash-child";
 const SECRET = "crash-test-writer-secret";
-const AUDIT_LOCK = 4_242_001; // src/services/audit.ts
+const AUDIT_LOCK = 4_242_001; // src/db/queries/audit.ts
 
 let url: string;
 let admin: pg.Pool;

@@ -1,6 +1,6 @@
 // Serialization failures and deadlocks are retried by the one transaction helper every use case goes through.
 import { expect, it } from "vitest";
-import { withTransaction } from "../../src/db/tx.js";
+import { transaction } from "../../src/db/tx.js";
 import { useTestApp } from "../helpers/app.js";
 
 const t = useTestApp();
@@ -8,13 +8,13 @@ const t = useTestApp();
 for (const state of ["40001", "40P01"]) {
   it(`retries a transaction that fails with SQLSTATE ${state}, rolling back the failed attempt`, async () => {
     let attempts = 0;
-    const result = await withTransaction(t.db, async (tx) => {
+    const result = await transaction(t.db, async (sql) => {
       attempts++;
       // A table the runtime role may insert into (document_counters, say, it may only increment).
-      await tx.$executeRawUnsafe(
+      await sql.query(
         `INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response) VALUES ('probe', 'probe-${state}-' || ${attempts}, 'h', 200, '{}')`,
       );
-      if (attempts < 3) await tx.$executeRawUnsafe(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '${state}'; END $$`);
+      if (attempts < 3) await sql.query(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '${state}'; END $$`);
       return attempts;
     });
     expect(result).toBe(3);
@@ -26,9 +26,9 @@ for (const state of ["40001", "40P01"]) {
 it("gives up after the retry budget and surfaces the error", async () => {
   let attempts = 0;
   await expect(
-    withTransaction(t.db, async (tx) => {
+    transaction(t.db, async (sql) => {
       attempts++;
-      await tx.$executeRawUnsafe(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40001'; END $$`);
+      await sql.query(`DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40001'; END $$`);
     }, { retries: 2 }),
   ).rejects.toThrow();
   expect(attempts).toBe(3);

@@ -5,7 +5,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RUNTIME_GROUP, runtimePrivilegeWarnings } from "../../src/db/roles.js";
 import { useTestApp } from "../helpers/app.js";
-import { createContract, events, get, ingest, issue, post, preview } from "../helpers/factories.js";
+import { events } from "../helpers/factories.js";
 
 const t = useTestApp();
 
@@ -44,7 +44,7 @@ beforeAll(async () => {
   await Promise.all([runtime.connect(), owner.connect()]);
 
   // One of everything: a contract, an external billing, usage, a calculation, an exception, a document.
-  const c = await createContract(t.app, {
+  const c = await t.createContract({
     customerId: "lp",
     name: "least privilege",
     currency: "USD",
@@ -53,7 +53,7 @@ beforeAll(async () => {
     terms: { materialityThreshold: "100.00", meters: [{ metric: "calls", unit: "call", included: "0", pricing: { model: "per_unit", unitPrice: "0.50" } }] },
   });
   contractId = c.id;
-  const billed = await post(t.app, `/v1/contracts/${c.id}/external-billings`, {
+  const billed = await t.post(`/v1/contracts/${c.id}/external-billings`, {
     periodStart: "2026-01-01T00:00:00Z",
     periodEnd: "2026-02-01T00:00:00Z",
     amount: "10.00",
@@ -62,9 +62,9 @@ beforeAll(async () => {
   expect(billed.statusCode, billed.body).toBe(201);
   const evts = events("lp", "calls", "1000", "2026-01-05T00:00:00Z", 4);
   eventIds = evts.map((e) => e.eventId);
-  await ingest(t.app, evts);
+  await t.ingest(evts);
   // Usage of no contract raises a (non-blocking) unmapped_usage exception: one to reject, then approve.
-  await ingest(t.app, events("lp-nobody", "calls", "5", "2026-01-05T00:00:00Z"));
+  await t.ingest(events("lp-nobody", "calls", "5", "2026-01-05T00:00:00Z"));
 });
 
 afterAll(async () => {
@@ -139,12 +139,12 @@ describe("the runtime role", () => {
 
   // An issued document, so that documents, lines and calculations have rows to try on.
   it("issues a document through the API (INSERT is all it needs)", async () => {
-    const calc = await preview(t.app, contractId, "2026-01-01T00:00:00Z");
+    const calc = await t.preview(contractId, "2026-01-01T00:00:00Z");
     const m = calc.exceptions.find((e: any) => e.kind === "materiality");
     expect(m).toBeDefined();
-    const approved = await post(t.app, `/v1/exceptions/${m.id}/resolve`, { decision: "approve", note: "checked" }, "approver");
+    const approved = await t.post(`/v1/exceptions/${m.id}/resolve`, { decision: "approve", note: "checked" }, "approver");
     expect(approved.statusCode, approved.body).toBe(200);
-    const doc = await issue(t.app, contractId, calc.id);
+    const doc = await t.issue(contractId, calc.id);
     expect(doc.statusCode, doc.body).toBe(201);
   });
 
@@ -177,7 +177,7 @@ describe("the triggers, which hold the owner too", () => {
 
   it("usage_events: the only UPDATE is a void, once; a second change of voided_at (or the reason) is refused", async () => {
     const [first, second] = eventIds;
-    const voided = await post(t.app, "/v1/usage/void", { customerId: "lp", eventIds: [first], reason: "double counted" }, "writer");
+    const voided = await t.post("/v1/usage/void", { customerId: "lp", eventIds: [first], reason: "double counted" }, "writer");
     expect(voided.statusCode, voided.body).toBe(200);
     for (const client of [runtime, owner]) {
       await expect(client.query("UPDATE usage_events SET voided_at = now() WHERE customer_id = 'lp' AND event_id = $1", [first])).rejects.toThrow(
@@ -222,10 +222,10 @@ describe("the triggers, which hold the owner too", () => {
   });
 
   it("exceptions: decided once (a rejection may be reconsidered, an approval is final); every decision audited", async () => {
-    const list = await get(t.app, "/v1/exceptions?kind=unmapped_usage", "reader");
+    const list = await t.get("/v1/exceptions?kind=unmapped_usage", "reader");
     const ex = list.json().data.find((e: any) => e.customerId === "lp-nobody");
     expect(ex).toMatchObject({ status: "open" });
-    const resolve = (decision: string, note: string) => post(t.app, `/v1/exceptions/${ex.id}/resolve`, { decision, note }, "approver");
+    const resolve = (decision: string, note: string) => t.post(`/v1/exceptions/${ex.id}/resolve`, { decision, note }, "approver");
 
     expect((await resolve("reject", "whose is it?")).json()).toMatchObject({ status: "rejected" });
     // Rejecting again would overwrite the first rejection's note and actor: 409, and the database refuses it too.
@@ -263,9 +263,9 @@ describe("the triggers, which hold the owner too", () => {
     expect(seen.rowCount).toBe(1);
     await runtime.query("ROLLBACK");
 
-    const stored = (await get(t.app, `/v1/exceptions/${ex.id}`, "reader")).json();
+    const stored = (await t.get(`/v1/exceptions/${ex.id}`, "reader")).json();
     expect(stored).toMatchObject({ status: "approved", resolution: { decision: "approve", note: "a trial account", actor: "approver-key" } });
-    const audit = await get(t.app, `/v1/audit?entityId=${ex.id}`, "reader");
+    const audit = await t.get(`/v1/audit?entityId=${ex.id}`, "reader");
     expect(audit.json().data.map((e: any) => [e.action, e.actor, e.payload.note])).toEqual([
       ["exception.rejected", "approver-key", "whose is it?"],
       ["exception.approved", "approver-key", "a trial account"],
@@ -295,6 +295,6 @@ describe("the triggers, which hold the owner too", () => {
   });
 
   it("the audit chain still verifies after all these attempts", async () => {
-    expect((await get(t.app, "/v1/audit/verify", "reader")).json()).toMatchObject({ ok: true, firstBrokenId: null });
+    expect((await t.get("/v1/audit/verify", "reader")).json()).toMatchObject({ ok: true, firstBrokenId: null });
   });
 });

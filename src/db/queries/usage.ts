@@ -1,0 +1,333 @@
+// Usage SQL: ingestion's one insert-and-rollup statement, voids, the contract mapping and issued periods
+// ingestion and voids read, and the aggregates for true-ups and previews (docs/rating.md, rule 2).
+//
+// usage_rollups (customer, metric, UTC hour) is kept by ingestion and voids in the same statement as the
+// events. sumUsage reads whole UTC hours from usage_rollups and only the partial hours at a window's edges
+// from usage_events. A month for one customer is then ~720 rollup rows per metric plus at most two hours of
+// raw events, whatever the table's size. Edge hours are read through the (customer_id, metric, occurred_at)
+// index: the (customer, metric) pairs to probe come from the rollup rows of those hours (every stored event
+// has one), so the index is used with all three columns instead of scanning a customer's whole history.
+import { Decimal, formatDecimal } from "../../domain/money.js";
+import type { UsageAggregate, UsageWindow } from "../../domain/rating/types.js";
+import type { Sql } from "../sql.js";
+
+// ---------------------------------------------------------------------------------------------------------
+// Contracts, terms and issued periods of a set of identifiers
+
+/** When an identifier (a customer or account id) belongs to a contract: [startMs, endMs). */
+export interface IdentifierTerm {
+  identifier: string;
+  contractId: string;
+  startMs: number;
+  endMs: number | null;
+}
+
+/** A period of a contract with an issued document. */
+export interface IssuedPeriod {
+  contractId: string;
+  start: string;
+  end: string;
+  startMs: number;
+  endMs: number;
+  /** The latest issued document of the period. */
+  documentId: string;
+  issuedAt: string;
+}
+
+/** The contract terms of each identifier. */
+export async function identifierTerms(sql: Sql, identifiers: string[]): Promise<Map<string, IdentifierTerm[]>> {
+  const rows = await sql.query<{ identifier: string; contract_id: string; term_start: Date; term_end: Date | null }>(
+    `SELECT identifier, contract_id::text AS contract_id, term_start, term_end
+     FROM contract_identifiers WHERE identifier = ANY($1::text[])`,
+    [identifiers],
+  );
+  const out = new Map<string, IdentifierTerm[]>();
+  for (const r of rows) {
+    const list = out.get(r.identifier) ?? [];
+    list.push({ identifier: r.identifier, contractId: r.contract_id, startMs: r.term_start.getTime(), endMs: r.term_end?.getTime() ?? null });
+    out.set(r.identifier, list);
+  }
+  return out;
+}
+
+/**
+ * Locks the contracts FOR SHARE (sorted, so concurrent batches agree on the order; issuing locks the
+ * contract FOR UPDATE) and then reads their issued periods, in a separate statement so its snapshot is
+ * taken after any issue we waited for.
+ */
+export async function lockAndReadIssuedPeriods(sql: Sql, contractIds: string[]): Promise<Map<string, IssuedPeriod[]>> {
+  const out = new Map<string, IssuedPeriod[]>();
+  if (contractIds.length === 0) return out;
+  const sorted = [...contractIds].sort();
+  await sql.query("SELECT id FROM contracts WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE", [sorted]);
+  const rows = await sql.query<{ contract_id: string; id: string; period_start: Date; period_end: Date; issued_at: Date }>(
+    `SELECT DISTINCT ON (contract_id, period_start) contract_id::text AS contract_id, id::text AS id, period_start, period_end, issued_at
+     FROM documents WHERE contract_id = ANY($1::uuid[])
+     ORDER BY contract_id, period_start, issued_at DESC, id DESC`,
+    [sorted],
+  );
+  for (const r of rows) {
+    const list = out.get(r.contract_id) ?? [];
+    list.push({
+      contractId: r.contract_id,
+      start: r.period_start.toISOString(),
+      end: r.period_end.toISOString(),
+      startMs: r.period_start.getTime(),
+      endMs: r.period_end.getTime(),
+      documentId: r.id,
+      issuedAt: r.issued_at.toISOString(),
+    });
+    out.set(r.contract_id, list);
+  }
+  return out;
+}
+
+export async function contractIdentifiers(sql: Sql, contractId: string): Promise<string[]> {
+  const rows = await sql.query<{ identifier: string }>("SELECT identifier FROM contract_identifiers WHERE contract_id = $1::uuid", [contractId]);
+  return rows.map((r) => r.identifier);
+}
+
+/** The details of an exception, locked, so concurrent batches add their unmapped counts up instead of overwriting. */
+export async function lockedExceptionDetails<T>(sql: Sql, dedupeKey: string): Promise<T | undefined> {
+  const [row] = await sql.query<{ details: T }>("SELECT details FROM exceptions WHERE dedupe_key = $1 FOR UPDATE", [dedupeKey]);
+  return row?.details;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Ingestion
+
+/** An event as stored: ids as given, quantity and instant normalised, properties as JSON text. */
+export interface NewUsageEvent {
+  customerId: string;
+  eventId: string;
+  metric: string;
+  quantity: string;
+  /** UTC, six fraction digits. */
+  iso: string;
+  properties: string | null;
+  hash: string;
+  late: boolean;
+}
+
+// One INSERT … SELECT FROM unnest(…) ORDER BY (customer_id, event_id) ON CONFLICT DO NOTHING, whose
+// RETURNING rows feed, in the same statement, the hourly rollup upsert (sorted by its key). The unique
+// index on (customer_id, event_id) is what makes it exactly once, also under concurrency; the fixed lock
+// order keeps concurrent batches from deadlocking (and 40P01/40001 are retried).
+const INSERT_SQL = `
+WITH ins AS (
+  INSERT INTO usage_events (customer_id, event_id, metric, quantity, occurred_at, properties, body_hash, late, received_at, batch_id)
+  SELECT u.customer_id, u.event_id, u.metric, u.quantity, u.occurred_at, u.properties::jsonb, u.body_hash, u.late,
+         (SELECT clock_timestamp()), $9::uuid
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::numeric[], $5::timestamptz[], $6::text[], $7::text[], $8::boolean[])
+       AS u(customer_id, event_id, metric, quantity, occurred_at, properties, body_hash, late)
+  ORDER BY u.customer_id, u.event_id
+  ON CONFLICT (customer_id, event_id) DO NOTHING
+  RETURNING customer_id, event_id, metric, quantity, occurred_at
+),
+hours AS (
+  SELECT customer_id, metric, date_trunc('hour', occurred_at, 'UTC') AS hour, sum(quantity) AS quantity, count(*) AS events
+  FROM ins GROUP BY 1, 2, 3
+),
+rolled AS (
+  INSERT INTO usage_rollups (customer_id, metric, hour, quantity, events)
+  SELECT customer_id, metric, hour, quantity, events FROM hours ORDER BY customer_id, metric, hour
+  ON CONFLICT (customer_id, metric, hour) DO UPDATE
+    SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events
+)
+-- Only the events that were NOT inserted come back (usually none), not the thousand that were.
+SELECT u.customer_id, u.event_id FROM unnest($1::text[], $2::text[]) AS u(customer_id, event_id)
+WHERE NOT EXISTS (SELECT 1 FROM ins WHERE ins.customer_id = u.customer_id AND ins.event_id = u.event_id)`;
+
+/** An array literal of values known to need no escaping (digits, hex, normalised instants, metric names). */
+const pgPlainArray = (values: readonly string[]): string => (values.length ? `{"${values.join('","')}"}` : "{}");
+
+/** A PostgreSQL array literal of text (NULL for null), built directly: node-pg's generic escaping is a hot spot at 10,000 values. */
+function pgTextArray(values: readonly (string | null)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    parts[i] = v === null || v === undefined ? "NULL" : /["\\]/.test(v) ? `"${v.replace(/["\\]/g, "\\$&")}"` : `"${v}"`;
+  }
+  return `{${parts.join(",")}}`;
+}
+
+/**
+ * Inserts the events (ids unique within the call) and adds them to the hourly rollups, exactly once per
+ * (customerId, eventId). Returns the ids that were already stored, hence not inserted.
+ */
+export async function insertUsageEvents(
+  sql: Sql,
+  events: readonly NewUsageEvent[],
+  batchId: string,
+): Promise<{ customer_id: string; event_id: string }[]> {
+  return sql.query<{ customer_id: string; event_id: string }>(INSERT_SQL, [
+    pgTextArray(events.map((e) => e.customerId)),
+    pgTextArray(events.map((e) => e.eventId)),
+    pgPlainArray(events.map((e) => e.metric)),
+    pgPlainArray(events.map((e) => e.quantity)),
+    pgPlainArray(events.map((e) => e.iso)),
+    pgTextArray(events.map((e) => e.properties)),
+    pgPlainArray(events.map((e) => e.hash)),
+    `{${events.map((e) => (e.late ? "t" : "f")).join(",")}}`,
+    batchId,
+  ]);
+}
+
+/** The stored body hashes of these events. */
+export async function storedBodyHashes(
+  sql: Sql,
+  events: readonly { customerId: string; eventId: string }[],
+): Promise<{ customer_id: string; event_id: string; body_hash: string }[]> {
+  return sql.query<{ customer_id: string; event_id: string; body_hash: string }>(
+    `SELECT customer_id, event_id, body_hash FROM usage_events
+     WHERE (customer_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [events.map((e) => e.customerId), events.map((e) => e.eventId)],
+  );
+}
+
+/** The stored bodies of these events, the instant in the stored form (UTC, six fraction digits). */
+export async function storedBodies(
+  sql: Sql,
+  events: readonly { customerId: string; eventId: string }[],
+): Promise<{ customer_id: string; event_id: string; metric: string; quantity: string; occurred: string; properties: unknown }[]> {
+  return sql.query<{ customer_id: string; event_id: string; metric: string; quantity: string; occurred: string; properties: unknown }>(
+    `SELECT customer_id, event_id, metric, quantity::text AS quantity,
+            to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred, properties
+     FROM usage_events WHERE (customer_id, event_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+    [events.map((e) => e.customerId), events.map((e) => e.eventId)],
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Voids: corrections, never deletes
+
+const VOID_SQL = `
+WITH v AS (
+  UPDATE usage_events SET voided_at = clock_timestamp(), void_reason = $3, voided_by = $4
+  WHERE customer_id = $1 AND event_id = ANY($2::text[]) AND voided_at IS NULL
+  RETURNING event_id, metric, quantity, occurred_at
+),
+hours AS (
+  SELECT metric, date_trunc('hour', occurred_at, 'UTC') AS hour, sum(quantity) AS quantity, count(*) AS events
+  FROM v GROUP BY 1, 2
+),
+rolled AS (
+  -- The rollup row exists (its events were counted there); the upsert keeps the same lock order as ingestion.
+  INSERT INTO usage_rollups (customer_id, metric, hour, quantity, events)
+  SELECT $1, metric, hour, -quantity, -events FROM hours ORDER BY metric, hour
+  ON CONFLICT (customer_id, metric, hour) DO UPDATE
+    SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events
+)
+SELECT event_id, occurred_at FROM v`;
+
+/** The customer's stored events among these ids, voided or not. */
+export async function findUsageEvents(sql: Sql, customerId: string, eventIds: string[]): Promise<{ event_id: string; occurred_at: Date }[]> {
+  return sql.query<{ event_id: string; occurred_at: Date }>(
+    "SELECT event_id, occurred_at FROM usage_events WHERE customer_id = $1 AND event_id = ANY($2::text[])",
+    [customerId, eventIds],
+  );
+}
+
+/** Voids the customer's events not voided yet and takes them out of the rollups; returns those it voided. */
+export async function voidUsageEvents(
+  sql: Sql,
+  customerId: string,
+  eventIds: string[],
+  reason: string,
+  actor: string,
+): Promise<{ event_id: string; occurred_at: Date }[]> {
+  return sql.query<{ event_id: string; occurred_at: Date }>(VOID_SQL, [customerId, eventIds, reason, actor]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Aggregates
+
+const SUM_USAGE_SQL = `
+WITH w AS (
+  SELECT u.i, u.f, u.t,
+         CASE WHEN date_trunc('hour', u.f, 'UTC') = u.f THEN u.f
+              ELSE date_trunc('hour', u.f, 'UTC') + interval '1 hour' END AS hs,
+         date_trunc('hour', u.t, 'UTC') AS he
+  FROM unnest($2::timestamptz[], $3::timestamptz[]) WITH ORDINALITY AS u(f, t, i)
+  WHERE u.f < u.t
+),
+pieces AS (
+  -- The parts of each window that whole hours do not cover: [f, hs) and [he, t), or all of [f, t)
+  -- when the window holds no whole hour.
+  SELECT i, f AS a, CASE WHEN hs < he THEN hs ELSE t END AS b FROM w
+  UNION ALL
+  SELECT i, he, t FROM w WHERE hs < he AND he < t
+),
+whole AS (
+  SELECT w.i, r.metric, r.quantity
+  FROM w CROSS JOIN LATERAL (
+    SELECT r.metric, sum(r.quantity) AS quantity FROM usage_rollups r
+    WHERE r.customer_id = ANY($1::text[]) AND r.hour >= w.hs AND r.hour < w.he
+    GROUP BY r.metric
+  ) r
+  WHERE w.hs < w.he
+),
+partial AS (
+  -- LATERAL per (piece, customer, metric): always a parameterised range scan of the events index, never a
+  -- join the planner could turn into a scan of the whole table.
+  SELECT p.i, k.metric, s.quantity
+  FROM pieces p
+  CROSS JOIN LATERAL (
+    SELECT DISTINCT r.customer_id, r.metric FROM usage_rollups r
+    WHERE r.customer_id = ANY($1::text[]) AND r.hour >= date_trunc('hour', p.a, 'UTC') AND r.hour < p.b AND r.events > 0
+  ) k
+  CROSS JOIN LATERAL (
+    SELECT sum(e.quantity) AS quantity FROM usage_events e
+    WHERE e.customer_id = k.customer_id AND e.metric = k.metric
+      AND e.occurred_at >= p.a AND e.occurred_at < p.b AND e.voided_at IS NULL
+  ) s
+  WHERE p.a < p.b AND s.quantity IS NOT NULL
+)
+SELECT x.i::int AS i, x.metric, sum(x.quantity)::text AS quantity
+FROM (SELECT i, metric, quantity FROM whole UNION ALL SELECT i, metric, quantity FROM partial) x
+GROUP BY x.i, x.metric
+HAVING sum(x.quantity) <> 0
+ORDER BY x.i, x.metric`;
+
+/**
+ * For each half-open window [from, to) (ISO instants), the sum of non-voided event quantities per metric
+ * over the given customer ids, in one round trip. Zero sums are omitted; `from` and `to` are echoed as
+ * given; quantities are plain decimal strings without trailing zeros.
+ */
+export async function sumUsage(sql: Sql, customerIds: string[], windows: UsageWindow[]): Promise<UsageAggregate[]> {
+  if (customerIds.length === 0 || windows.length === 0) return [];
+  const rows = await sql.query<{ i: number; metric: string; quantity: string }>(SUM_USAGE_SQL, [
+    [...new Set(customerIds)],
+    windows.map((w) => w.from),
+    windows.map((w) => w.to),
+  ]);
+  return rows.map((r) => {
+    const w = windows[r.i - 1]!;
+    return { from: w.from, to: w.to, metric: r.metric, quantity: formatDecimal(new Decimal(r.quantity)) };
+  });
+}
+
+/**
+ * Activity in a period after an instant (for the late_usage check of a preview): `arrived` = events of the
+ * period (start ≤ timestamp < end) received after `since`, voided or not; `voided` = events of the period
+ * voided after `since`. An event that arrives after a period's document is always flagged `late` by
+ * ingestion (it locks the contract and sees the document), so both counts read small partial indexes.
+ */
+export async function lateActivity(
+  sql: Sql,
+  customerIds: string[],
+  period: { start: string; end: string },
+  since: string,
+): Promise<{ arrived: number; voided: number }> {
+  if (customerIds.length === 0) return { arrived: 0, voided: 0 };
+  const [row] = await sql.query<{ arrived: number; voided: number }>(
+    `SELECT (SELECT count(*) FROM usage_events
+             WHERE late AND customer_id = ANY($1::text[]) AND received_at > $4::timestamptz
+               AND occurred_at >= $2::timestamptz AND occurred_at < $3::timestamptz)::int AS arrived,
+            (SELECT count(*) FROM usage_events
+             WHERE voided_at IS NOT NULL AND customer_id = ANY($1::text[]) AND voided_at > $4::timestamptz
+               AND occurred_at >= $2::timestamptz AND occurred_at < $3::timestamptz)::int AS voided`,
+    [[...new Set(customerIds)], period.start, period.end, since],
+  );
+  return { arrived: row?.arrived ?? 0, voided: row?.voided ?? 0 };
+}

@@ -1,0 +1,45 @@
+// Rule 11 — Compare (docs/rating.md): the period's total, recomputed from scratch, against what was already
+// billed for it, and the action that follows.
+import { Decimal, ZERO, roundMoney, sum } from "../money.js";
+import { parseDecimalInput } from "./plan.js";
+import { type Action, type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
+
+export interface Comparison {
+  /** Σ rounded lines. */
+  total: Decimal;
+  /** Rounded to the minor unit before delta = total − alreadyBilled. */
+  alreadyBilled: Decimal;
+  delta: Decimal;
+  action: Action;
+}
+
+export function compare(input: RatingInput, lines: readonly Line[], creditsApplied: readonly CreditAmount[]): Comparison {
+  const { currency, roundingMode, allowTrueDown } = input.contract;
+  const total = sum(lines.map((l) => new Decimal(l.amount)));
+  const alreadyBilled = roundMoney(parseDecimalInput(input.alreadyBilled, "alreadyBilled"), currency, roundingMode);
+  const delta = total.minus(alreadyBilled);
+  let action: Action;
+  if (delta.isPositive() && !delta.isZero()) action = "invoice";
+  else if (delta.isNegative() && !delta.isZero()) action = allowTrueDown ? "credit_memo" : "none";
+  // A zero-amount invoice records a drawdown that differs from the period's latest document.
+  else action = creditsDiffer(creditsApplied, input.previousCreditsApplied) ? "invoice" : "none";
+  return { total, alreadyBilled, delta, action };
+}
+
+function creditsDiffer(applied: readonly CreditAmount[], previous: RatingInput["previousCreditsApplied"]): boolean {
+  if (!Array.isArray(previous)) throw new RatingInputError("previousCreditsApplied", "must be an array");
+  const totals = (rows: readonly CreditAmount[], path: string) => {
+    const m = new Map<string, Decimal>();
+    rows.forEach((r, i) => m.set(r.grantId, (m.get(r.grantId) ?? ZERO).plus(parseDecimalInput(r.amount, `${path}[${i}].amount`))));
+    for (const [k, v] of m) if (v.isZero()) m.delete(k);
+    return m;
+  };
+  const a = totals(applied, "creditsApplied");
+  const b = totals(previous, "previousCreditsApplied");
+  if (a.size !== b.size) return true;
+  for (const [grant, amount] of a) {
+    const other = b.get(grant);
+    if (other === undefined || !other.equals(amount)) return true;
+  }
+  return false;
+}

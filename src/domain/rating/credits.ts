@@ -1,0 +1,72 @@
+// Rule 10 — Prepaid credits (docs/rating.md): grants of the versions in force in the period (a later
+// version's definition of a grant id wins), valid in the period, earliest expiry first (then grant id), pay
+// the rounded usage and shortfall lines net of contract discount/cap lines — not platform fees — up to their
+// balance. One negative credit_applied line per grant used.
+import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, truncateMoney } from "../money.js";
+import { moneyText } from "./describe.js";
+import { type CompiledGrant, type PeriodPlan, parseDecimalInput } from "./plan.js";
+import { type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
+
+export interface Credits {
+  lines: Line[];
+  creditsApplied: CreditAmount[];
+}
+
+export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["creditBalances"], lines: readonly Line[], currency: string): Credits {
+  const { span } = period;
+  const grants = grantsInForce(period);
+  const balances = parseBalances(creditBalances);
+  const payable = max(
+    ZERO,
+    sum(lines.filter((l) => l.kind !== "platform_fee").map((l) => new Decimal(l.amount))),
+  );
+  const valid = [...grants.values()]
+    .filter((g) => g.grantedAtMs < span.endMs && g.expiresAtMs > span.startMs)
+    .sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let remaining = payable;
+  const out: Credits = { lines: [], creditsApplied: [] };
+  for (const g of valid) {
+    if (!remaining.isPositive() || remaining.isZero()) break;
+    // A balance is never exceeded: it is truncated (not rounded) to the minor unit before use.
+    const available = max(ZERO, truncateMoney(balances.get(g.id) ?? g.amount, currency));
+    const applied = min(remaining, available);
+    if (applied.isZero()) continue;
+    remaining = remaining.minus(applied);
+    out.creditsApplied.push({ grantId: g.id, amount: formatMoney(applied, currency), balanceAfter: formatMoney(available.minus(applied), currency) });
+    out.lines.push(creditLine(g, available, applied, currency));
+  }
+  return out;
+}
+
+/** The grants of the versions in force in the period, by id; a later version's definition of an id wins. */
+function grantsInForce(period: PeriodPlan): Map<string, CompiledGrant> {
+  const grants = new Map<string, CompiledGrant>();
+  for (const v of [...new Set(period.segments.map((s) => s.version).filter((v) => v !== null))].sort((a, b) => a.version - b.version)) {
+    for (const g of v.terms.grants) grants.set(g.id, g);
+  }
+  return grants;
+}
+
+function parseBalances(creditBalances: RatingInput["creditBalances"]): Map<string, Decimal> {
+  if (!Array.isArray(creditBalances)) throw new RatingInputError("creditBalances", "must be an array");
+  const balances = new Map<string, Decimal>();
+  creditBalances.forEach((b, i) => {
+    if (balances.has(b.grantId)) throw new RatingInputError(`creditBalances[${i}].grantId`, `grant "${b.grantId}" is listed twice`);
+    balances.set(b.grantId, parseDecimalInput(b.available, `creditBalances[${i}].available`));
+  });
+  return balances;
+}
+
+function creditLine(g: CompiledGrant, available: Decimal, applied: Decimal, currency: string): Line {
+  const money = (d: Decimal) => moneyText(d, currency);
+  return {
+    kind: "credit_applied", segment: null, usage: null, included: null, billable: null, fraction: null,
+    // The grant's balance once this period's use is recorded (what the next period sees as available).
+    grantId: g.id, available: formatMoney(available, currency), balanceAfter: formatMoney(available.minus(applied), currency), expiresAt: g.expiresAt,
+    unroundedAmount: q(applied.negated()),
+    amount: formatMoney(applied.negated(), currency),
+    description:
+      `Prepaid credit ${g.id} (expires ${g.expiresAt}): ${money(available)} available, ${money(applied)} applied, ` +
+      `${money(available.minus(applied))} left`,
+  };
+}

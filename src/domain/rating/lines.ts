@@ -1,0 +1,175 @@
+// The lines of rules 2–7 (docs/rating.md), unrounded, each with its explanation: per segment, in document
+// order, the platform fee, one usage line per meter, the contract discount and the contract cap.
+import { type Decimal, ZERO, formatDecimal as q } from "../money.js";
+import { formatInstant } from "../periods.js";
+import { moneyText, percentText, quantityText as qt, shareText, spanText, timesShare } from "./describe.js";
+import type { CompiledTerms, SegmentSpan } from "./plan.js";
+import type { PriceResult } from "./pricing.js";
+import type { Line, LineSegment, TierExplanation } from "./types.js";
+import type { MeterCharge, PeriodCharges, SegmentCharges } from "./usage-charges.js";
+
+/** A line before rule 9 rounds it: its exact amount and everything else it carries. */
+export interface LineDraft {
+  line: Omit<Line, "amount" | "unroundedAmount">;
+  exact: Decimal;
+}
+
+/** How a line's words are written: the contract's currency and timezone, and the nominal period length. */
+export interface Wording {
+  currency: string;
+  timezone: string;
+  nominalMs: number;
+}
+
+/** What every line of one segment says about the segment. */
+interface SegmentFacts {
+  segment: LineSegment;
+  fraction: string;
+  /** The segment's share of the nominal period in words, null for the whole period. */
+  share: string | null;
+  /** "v1, Jan 1–Feb 9, 2026". */
+  where: string;
+}
+
+/** Rules 2–7 as lines: per segment platform fee, usage, contract discount, contract cap. */
+export function segmentLines(charges: PeriodCharges, w: Wording): LineDraft[] {
+  const drafts: LineDraft[] = [];
+  for (const c of charges.segments) {
+    const s = c.segment;
+    if (s.version === null) continue;
+    const terms = s.version.terms;
+    const facts: SegmentFacts = { segment: lineSegment(s), fraction: q(s.fraction), share: segmentShare(s, w), where: segmentText(s, w) };
+    if (terms.platformFee !== null) drafts.push(platformFeeLine(terms.platformFee, s.fraction, facts, w));
+    for (const m of c.meters) drafts.push(usageLine(m, facts, w));
+    if (!c.contractDiscount.isZero()) drafts.push(contractDiscountLine(c, terms, facts, w));
+    if (!c.contractCapped.isZero()) drafts.push(contractCapLine(c, terms, facts, w));
+  }
+  return drafts;
+}
+
+/** Rule 7 — Fixed fees: platformFee.amount × fraction per segment. */
+function platformFeeLine(platformFee: Decimal, fraction: Decimal, at: SegmentFacts, w: Wording): LineDraft {
+  return {
+    exact: platformFee.times(fraction),
+    line: {
+      kind: "platform_fee", segment: at.segment, usage: null, included: null, billable: null, fraction: at.fraction,
+      description: `Platform fee ${timesShare(moneyText(platformFee, w.currency), at.share)} (${at.where})`,
+    },
+  };
+}
+
+/** Rules 2–5 for one meter: usage, included units, price, meter discount and cap. */
+function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
+  const money = (d: Decimal) => moneyText(d, w.currency);
+  // Included units are per period: a segment includes its share of them (rule 3).
+  const included =
+    at.share === null || m.meter.included.isZero() ? `${qt(m.included)} included` : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
+  const parts = [
+    `${m.meter.metric}: ${qt(m.usage)} used − ${included} = ${qt(m.billable)} billable`,
+    `${priceText(m.price, m.billable, w, at.share)} = ${money(m.gross)}`,
+  ];
+  if (!m.discount.isZero()) parts.push(`meter discount ${percentText(m.meter.discountPercent)} −${money(m.discount)}`);
+  if (!m.capped.isZero())
+    parts.push(`meter cap ${at.share === null ? "" : `${timesShare(money(m.meter.cap ?? ZERO), at.share)} = `}${money(m.capScaled ?? ZERO)}: −${money(m.capped)}`);
+  const line: LineDraft["line"] = {
+    kind: "usage",
+    metric: m.meter.metric,
+    segment: at.segment,
+    usage: q(m.usage),
+    included: q(m.included),
+    billable: q(m.billable),
+    pricingModel: m.price.model,
+    fraction: at.fraction,
+    gross: q(m.gross),
+    discount: q(m.discount),
+    capped: q(m.capped),
+    discountPercent: q(m.meter.discountPercent),
+    description: `${parts.join("; ")} (${at.where})`,
+  };
+  if (m.meter.unit !== undefined) line.unit = m.meter.unit;
+  if (m.price.unitPrice !== undefined) line.unitPrice = q(m.price.unitPrice);
+  const tiers = tierRows(m.price);
+  if (tiers) line.tiers = tiers;
+  if (m.price.packageSize) line.packageSize = q(m.price.packageSize);
+  if (m.price.packagePrice) line.packagePrice = q(m.price.packagePrice);
+  if (m.price.packages) line.packages = q(m.price.packages);
+  if (m.capScaled !== null) line.cap = q(m.capScaled);
+  return { exact: m.amount, line };
+}
+
+/** Rule 6 — the contract discount on the sum of the segment's usage charges. */
+function contractDiscountLine(c: SegmentCharges, terms: CompiledTerms, at: SegmentFacts, w: Wording): LineDraft {
+  return {
+    exact: c.contractDiscount.negated(),
+    line: {
+      kind: "contract_discount", segment: at.segment, usage: null, included: null, billable: null, fraction: at.fraction,
+      discountPercent: q(terms.discountPercent), base: q(c.meterTotal),
+      description: `Contract discount ${percentText(terms.discountPercent)} of usage charges ${moneyText(c.meterTotal, w.currency)} (${at.where})`,
+    },
+  };
+}
+
+/** Rule 6 — the contract cap (scaled by fraction) on the usage charges net of the contract discount. */
+function contractCapLine(c: SegmentCharges, terms: CompiledTerms, at: SegmentFacts, w: Wording): LineDraft {
+  const money = (d: Decimal) => moneyText(d, w.currency);
+  const base = c.meterTotal.minus(c.contractDiscount);
+  return {
+    exact: c.contractCapped.negated(),
+    line: {
+      kind: "contract_cap", segment: at.segment, usage: null, included: null, billable: null, fraction: at.fraction,
+      cap: q(c.contractCapScaled ?? ZERO), base: q(base),
+      description:
+        `Contract cap ${at.share === null ? "" : `${timesShare(money(terms.cap ?? ZERO), at.share)} = `}${money(c.contractCapScaled ?? ZERO)} ` +
+        `on usage charges ${money(base)}: −${money(c.contractCapped)} (${at.where})`,
+    },
+  };
+}
+
+export function lineSegment(s: SegmentSpan): LineSegment {
+  return { from: formatInstant(s.fromMs), to: formatInstant(s.toMs), version: s.version?.version ?? 0 };
+}
+
+/** The segment's share of the nominal period in whole time units ("10 of 31 days"), null for the whole period. */
+export function segmentShare(s: SegmentSpan, w: Wording): string | null {
+  return shareText(s.toMs - s.fromMs, w.nominalMs, s.fraction);
+}
+
+/** "v1, Jan 1–Feb 9, 2026": the version and the segment's local dates (the share is stated where it prorates). */
+export function segmentText(s: SegmentSpan, w: Wording): string {
+  return `v${s.version?.version ?? "-"}, ${spanText(s.fromMs, s.toMs, w.timezone)}`;
+}
+
+function tierRows(price: PriceResult): TierExplanation[] | undefined {
+  return price.tiers?.map((t) => ({
+    tier: t.tier,
+    from: q(t.from),
+    upTo: t.upTo === null ? null : q(t.upTo),
+    unitPrice: q(t.unitPrice),
+    flatFee: q(t.flatFee),
+    units: q(t.units),
+    amount: q(t.amount),
+  }));
+}
+
+function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null): string {
+  const m = (d: Decimal) => moneyText(d, w.currency);
+  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4).
+  const scaled = share === null ? "" : ` (tier bounds and flat fees × ${share})`;
+  switch (price.model) {
+    case "per_unit":
+      return `${qt(billable)} × ${qt(price.unitPrice ?? ZERO)}`;
+    case "graduated": {
+      const used = (price.tiers ?? []).filter((t) => !t.units.isZero());
+      if (used.length === 0) return "0 (graduated)";
+      return `graduated${scaled}: ${used.map((t) => `tier ${t.tier} ${qt(t.units)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`).join(" + ")}`;
+    }
+    case "volume": {
+      const t = (price.tiers ?? []).find((r) => !r.units.isZero());
+      if (!t) return "0 (volume)";
+      const bound = t.upTo === null ? `above ${qt(t.from)}` : `up to ${qt(t.upTo)}`;
+      return `volume tier ${t.tier} (${bound})${scaled}: ${qt(billable)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`;
+    }
+    case "package":
+      return `${qt(price.packages ?? ZERO)} package(s) of ${qt(price.packageSize ?? ZERO)} × ${m(price.packagePrice ?? ZERO)}`;
+  }
+}

@@ -1,0 +1,97 @@
+// The customer-facing backup of an issued document, as CSV (GET /v1/documents/:id/backup.csv).
+import { billedBeforeOf, documentParty } from "../../db/queries/documents.js";
+import type { Sql } from "../../db/sql.js";
+import { minorUnits } from "../../domain/money.js";
+import { inclusiveDates } from "../../domain/rating/describe.js";
+import type { BilledSource } from "../../db/queries/billing.js";
+import { type DocumentLineView, getDocument, trimTo } from "./read.js";
+
+/** One CSV cell: quoted, quotes doubled; text that a spreadsheet would run as a formula is defused. */
+function cell(v: unknown): string {
+  let s = v === null || v === undefined ? "" : String(v);
+  if (/^[=+@\t\r]/.test(s) || (/^-/.test(s) && !/^-\d+(\.\d+)?$/.test(s))) s = `'${s}`;
+  return `"${s.replace(/"/g, '""')}"`;
+}
+
+function tiersText(e: Record<string, unknown>): string {
+  if (!Array.isArray(e.tiers)) return "";
+  return (e.tiers as { from: string; upTo: string | null; unitPrice: string; flatFee?: string }[])
+    .map((t) => `${t.from}-${t.upTo ?? "∞"} @ ${t.unitPrice}${t.flatFee && t.flatFee !== "0" ? ` + ${t.flatFee}` : ""}`)
+    .join("; ");
+}
+
+type Explanation = Record<string, unknown> & { segment?: { from: string; to: string; version: number } | null };
+
+/**
+ * The backup's line columns, named as the document's JSON names them (`segment.from` is
+ * `lines[].explanation.segment.from`). `full` columns are the engine's internals, only in `?detail=full`.
+ */
+const LINE_COLUMNS: Array<{ name: string; full?: true; value: (l: DocumentLineView, e: Explanation) => unknown }> = [
+  { name: "lineNo", value: (l) => l.lineNo },
+  { name: "kind", value: (l) => l.kind },
+  { name: "metric", value: (l) => l.metric },
+  { name: "segment.from", value: (_, e) => e.segment?.from },
+  { name: "segment.to", value: (_, e) => e.segment?.to },
+  { name: "segment.version", full: true, value: (_, e) => e.segment?.version },
+  { name: "fraction", full: true, value: (_, e) => e.fraction },
+  { name: "usage", value: (_, e) => e.usage },
+  { name: "included", value: (_, e) => e.included },
+  { name: "billable", value: (_, e) => e.billable },
+  { name: "pricingModel", value: (_, e) => e.pricingModel },
+  { name: "unitPrice", value: (_, e) => e.unitPrice },
+  { name: "tiers", value: (_, e) => tiersText(e) },
+  { name: "packageSize", value: (_, e) => e.packageSize },
+  { name: "packagePrice", value: (_, e) => e.packagePrice },
+  { name: "gross", value: (_, e) => e.gross },
+  { name: "discount", value: (_, e) => e.discount },
+  { name: "capped", full: true, value: (_, e) => e.capped },
+  { name: "unroundedAmount", full: true, value: (_, e) => e.unroundedAmount },
+  { name: "amount", value: (l) => l.amount },
+  { name: "description", value: (_, e) => e.description },
+];
+
+const SOURCE_NAMES: Record<BilledSource["source"], string> = {
+  invoice: "invoice",
+  credit_memo: "credit memo",
+  external_billing: "external billing",
+};
+
+/**
+ * The customer-facing backup: who and what it is for (customer, contract, document number, the period as
+ * inclusive dates in the contract's timezone), every line with its usage, included units, billable units,
+ * rate or tiers and amount, then the totals: subtotal, what was already billed, one row per earlier document
+ * or external billing citing its number or reference, and the amount due or credited.
+ */
+export async function documentBackupCsv(sql: Sql, id: string, detail: "customer" | "full" = "customer"): Promise<{ filename: string; csv: string }> {
+  const doc = await getDocument(sql, id);
+  const contract = await documentParty(sql, doc.contractId);
+  const sources = await billedBeforeOf<BilledSource>(sql, doc.calculationId);
+  const timezone = contract?.timezone ?? "UTC";
+  const digits = minorUnits(doc.currency);
+  const columns = LINE_COLUMNS.filter((c) => detail === "full" || !c.full);
+  const row = (cells: unknown[]) => cells.map(cell).join(",");
+
+  const out = [
+    row(["customerId", contract?.customer_id]),
+    row(["contractId", doc.contractId]),
+    row(["number", doc.number]),
+    row(["kind", doc.kind]),
+    row(["period", inclusiveDates(Date.parse(doc.period.start), Date.parse(doc.period.end), timezone)]),
+    row(["timezone", timezone]),
+    row(["currency", doc.currency]),
+    row(["issuedAt", doc.issuedAt]),
+    "",
+    row(columns.map((c) => c.name)),
+  ];
+  for (const l of doc.lines) out.push(row(columns.map((c) => c.value(l, l.explanation as Explanation))));
+
+  // Totals under the lines: the label in `kind`, the figure in `amount`, what it cites in `description`.
+  const total = (label: string, amount: string, description: string) =>
+    row(columns.map((c) => (c.name === "kind" ? label : c.name === "amount" ? amount : c.name === "description" ? description : "")));
+  out.push(total("subtotal", doc.subtotal, "the period's total"));
+  if (!sources) out.push(total("alreadyBilled", doc.alreadyBilled, ""));
+  else if (sources.length === 0) out.push(total("alreadyBilled", doc.alreadyBilled, "nothing billed before"));
+  else for (const b of sources) out.push(total("alreadyBilled", trimTo(digits, b.amount), `${b.reference} (${SOURCE_NAMES[b.source]})`));
+  out.push(total("amount", doc.amount, doc.kind === "invoice" ? "due" : "credited"));
+  return { filename: `${doc.number}-backup.csv`, csv: `${out.join("\r\n")}\r\n` };
+}

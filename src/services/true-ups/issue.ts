@@ -1,0 +1,122 @@
+// Issuing a true-up: the document of a previewed calculation, exactly once. Inside one transaction, with the
+// contract locked: recompute the preview and refuse when its inputs changed (stale_preview), when blocking
+// exceptions are not approved or nothing is due; then write the document (gapless number), its lines, the
+// credit drawdowns, the idempotency record and the audit entry together.
+import type { Database } from "../../db/client.js";
+import { isUniqueViolation } from "../../db/errors.js";
+import { newId } from "../../db/ids.js";
+import { documentOfCalculation, insertDocument } from "../../db/queries/billing.js";
+import { calculationToIssue } from "../../db/queries/calculations.js";
+import type { ContractRecord } from "../../db/queries/contracts.js";
+import type { Sql } from "../../db/sql.js";
+import { transaction } from "../../db/tx.js";
+import { Decimal, formatMoney } from "../../domain/index.js";
+import { DomainError, conflict, notFound } from "../../errors.js";
+import { appendAudit } from "../audit/append.js";
+import { documentAttestation } from "../audit/digests.js";
+import { lockContract } from "../contracts/read.js";
+import { nextDocumentNumber } from "../documents/numbering.js";
+import type { DocumentLineView, DocumentView } from "../documents/read.js";
+import { idempotent } from "../idempotency.js";
+import { periodHasEnded, rateContractPeriod, recordExceptions } from "./rate.js";
+
+const ISSUE_SCOPE = "POST /v1/contracts/:id/true-ups";
+
+export async function issueTrueUp(
+  db: Database,
+  actor: string,
+  contractId: string,
+  body: { calculationId: string },
+  idempotencyKey: string | undefined,
+  now: Date,
+): Promise<{ status: number; document: DocumentView; replayed: boolean }> {
+  const request = idempotencyKey === undefined ? undefined : { scope: ISSUE_SCOPE, key: idempotencyKey, request: { contractId, body } };
+  // Two requests with one key on different contracts race on the idempotency row: the loser's retry reads it.
+  const { status, response, replayed } = await transaction(
+    db,
+    async (sql) => {
+      // The contract lock queues every issue of this contract; what follows sees the committed result of the previous one.
+      const contract = await lockContract(sql, contractId);
+      return idempotent(sql, request, async () => ({
+        status: 201,
+        response: await issueDocument(sql, actor, contractId, contract, body.calculationId, now),
+      }));
+    },
+    { retryOn: isUniqueViolation },
+  );
+  return { status, document: response, replayed };
+}
+
+async function issueDocument(
+  sql: Sql,
+  actor: string,
+  contractId: string,
+  contract: ContractRecord,
+  calculationId: string,
+  now: Date,
+): Promise<DocumentView> {
+  const calc = await calculationToIssue(sql, calculationId);
+  if (!calc || calc.contract_id !== contractId) throw notFound("calculation", calculationId);
+  const existing = await documentOfCalculation(sql, calculationId);
+  if (existing) throw conflict(`calculation ${calculationId} was already issued as ${existing.number}`, { documentId: existing.id });
+
+  const period = { start: calc.period_start.toISOString(), end: calc.period_end.toISOString() };
+  // A period still running can be previewed (an estimate) but not billed: more usage may arrive in it.
+  if (!periodHasEnded(period, now))
+    throw new DomainError("period_open", `the period ${period.start} to ${period.end} has not ended yet: it can be issued from ${period.end}`, { period });
+  const rating = await rateContractPeriod(sql, contract, period);
+  const { result } = rating;
+  if (result.inputsHash !== calc.inputs_hash)
+    throw new DomainError("stale_preview", "the inputs changed since the preview (usage, versions, billings or credits): preview again", {
+      previewInputsHash: calc.inputs_hash,
+      currentInputsHash: result.inputsHash,
+    });
+
+  const exceptions = await recordExceptions(sql, contractId, rating, null);
+  const blocking = exceptions.filter((e) => e.blocking && e.status !== "approved");
+  if (blocking.length > 0)
+    throw new DomainError("blocking_exceptions", `${blocking.length} blocking exception(s) need an approve decision first`, {
+      exceptions: blocking.map((e) => ({ id: e.id, kind: e.kind, subject: e.subject, status: e.status, message: e.message })),
+    });
+  if (result.action === "none")
+    throw new DomainError("nothing_to_issue", `the period is billed correctly (total ${result.total}, already billed ${result.alreadyBilled})`);
+
+  const kind = result.action;
+  const { seq, number } = await nextDocumentNumber(sql, kind);
+  const id = newId();
+  const issuedAt = now.toISOString();
+  const amount = formatMoney(new Decimal(result.delta).abs(), result.currency);
+  const creditsApplied = result.creditsApplied.filter((c) => !new Decimal(c.amount).isZero());
+  const lines: DocumentLineView[] = result.lines.map((l, i) => {
+    const { kind: lineKind, metric, amount: lineAmount, ...explanation } = l;
+    return { lineNo: i + 1, kind: lineKind, metric: metric ?? null, amount: lineAmount, explanation };
+  });
+  const document: DocumentView = {
+    id,
+    number,
+    kind,
+    contractId,
+    period,
+    currency: result.currency,
+    lines,
+    subtotal: result.total,
+    alreadyBilled: result.alreadyBilled,
+    amount,
+    creditsApplied,
+    calculationId,
+    inputsHash: result.inputsHash,
+    issuedAt,
+    issuedBy: actor,
+  };
+  await insertDocument(sql, { ...document, kindSeq: seq });
+  const { lines: _lines, ...header } = document; // the lines are in the document; the chain records its header
+  await appendAudit(sql, {
+    actor,
+    action: "document.issued",
+    entityType: "document",
+    entityId: id,
+    // attests: the digest of the document, its lines and drawdowns as stored, which a deep verify recomputes.
+    payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id), attests: await documentAttestation(sql, id) },
+  });
+  return document;
+}

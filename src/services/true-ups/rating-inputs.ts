@@ -1,0 +1,89 @@
+// Everything the rating engine needs for one contract period, read from the database in one place: the
+// contract, its versions, the usage sums of exactly the windows the engine's plan names, what was already
+// billed for the period (and of what it is made), the grants' balances, the credits of the period's latest
+// document and the periods already issued.
+import { type BilledSource, alreadyBilled, billedSources, creditsUsedElsewhere, issuedPeriods, latestCreditsApplied, latestDocument } from "../../db/queries/billing.js";
+import { type ContractRecord, versionsOf } from "../../db/queries/contracts.js";
+import { sumUsage } from "../../db/queries/usage.js";
+import type { Sql } from "../../db/sql.js";
+import { type ContractVersion, type CreditBalance, Decimal, type PeriodRef, type RatingContract, type RatingInput, usageWindows } from "../../domain/index.js";
+
+export interface IssuedDocumentRef {
+  id: string;
+  number: string;
+  issuedAt: string;
+}
+
+export interface RatingInputs {
+  input: RatingInput;
+  /** The contract's customer id and account ids: whose usage is the contract's. */
+  customerIds: string[];
+  latestDocument: IssuedDocumentRef | null;
+  /** What alreadyBilled is made of, one row per document or external billing: the backup CSV cites them. */
+  billedBefore: BilledSource[];
+}
+
+export function ratingContractOf(c: ContractRecord): RatingContract {
+  return {
+    id: c.id,
+    currency: c.currency,
+    timezone: c.timezone,
+    billingPeriod: c.billingPeriod,
+    startDate: c.startDate,
+    endDate: c.endDate,
+    roundingMode: c.roundingMode,
+    allowTrueDown: c.allowTrueDown,
+  };
+}
+
+async function versionsFor(sql: Sql, contractId: string): Promise<ContractVersion[]> {
+  return (await versionsOf(sql, contractId)).map((r) => ({
+    version: r.version,
+    effectiveFrom: r.effective_from.toISOString(),
+    signedAt: r.signed_at.toISOString(),
+    kind: r.kind as ContractVersion["kind"],
+    reason: r.reason,
+    terms: r.terms as ContractVersion["terms"],
+  }));
+}
+
+/** A grant's balance (rule 10): its amount, from the latest version that defines it, minus the credits other periods used. */
+function creditBalancesOf(versions: ContractVersion[], usedElsewhere: { grant_id: string; used: string }[]): CreditBalance[] {
+  const grantAmounts = new Map<string, string>();
+  for (const v of versions) for (const g of v.terms.prepaidCredits ?? []) grantAmounts.set(g.id, g.amount);
+  const used = new Map(usedElsewhere.map((b) => [b.grant_id, new Decimal(b.used)]));
+  return [...grantAmounts].map(([grantId, amount]) => ({
+    grantId,
+    available: Decimal.max(0, new Decimal(amount).minus(used.get(grantId) ?? 0)).toFixed(),
+  }));
+}
+
+export async function loadRatingInputs(sql: Sql, contract: ContractRecord, period: PeriodRef): Promise<RatingInputs> {
+  const ratingContract = ratingContractOf(contract);
+  const versions = await versionsFor(sql, contract.id);
+  const customerIds = [contract.customerId, ...contract.accountIds];
+  // One after the other: a transaction is one connection, which runs one query at a time anyway.
+  const usage = await sumUsage(sql, customerIds, usageWindows({ contract: ratingContract, versions, period }));
+  const billed = await alreadyBilled(sql, contract.id, period);
+  const usedElsewhere = await creditsUsedElsewhere(sql, contract.id, period.start);
+  const previous = await latestCreditsApplied(sql, contract.id, period.start);
+  const issued = await issuedPeriods(sql, contract.id);
+  const latest = await latestDocument(sql, contract.id, period.start);
+  const billedBefore = await billedSources(sql, contract.id, period);
+  const input: RatingInput = {
+    contract: ratingContract,
+    versions,
+    period,
+    usage,
+    alreadyBilled: billed,
+    creditBalances: creditBalancesOf(versions, usedElsewhere),
+    previousCreditsApplied: previous.map((p) => ({ grantId: p.grant_id, amount: p.amount })),
+    issuedPeriods: issued.map((p) => ({ start: p.period_start.toISOString(), end: p.period_end.toISOString() })),
+  };
+  return {
+    input,
+    customerIds,
+    latestDocument: latest ? { id: latest.id, number: latest.number, issuedAt: latest.issued_at.toISOString() } : null,
+    billedBefore,
+  };
+}
