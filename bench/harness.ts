@@ -4,6 +4,7 @@
 import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pgLib from "pg";
 import { buildApp } from "../src/app.js";
 import type { Clock } from "../src/clock.js";
 import { type Role, loadConfig } from "../src/config.js";
@@ -57,6 +58,11 @@ export interface Bench {
   base: string;
   /** The Authorization header of the bench's API key. */
   auth: { authorization: string };
+  /**
+   * VACUUM ANALYZE as the owner after a bulk load: the runtime role may not (PostgreSQL skips the tables
+   * with a warning), and previews planned on empty statistics scan what the partial indexes should find.
+   */
+  analyze(...tables: string[]): Promise<void>;
 }
 
 /** Runs `body` against a fresh cluster and app; stops the app, the pool and PostgreSQL and removes the directory after. */
@@ -74,7 +80,16 @@ export async function withBench(opts: BenchOptions, body: (b: Bench) => Promise<
     let base = "";
     if (opts.listen) base = await app.listen({ port: 0, host: "127.0.0.1" });
     else await app.ready();
-    await body({ dir, pg, db, app, base, auth: { authorization: `Bearer ${KEY}` } });
+    const analyze = async (...tables: string[]) => {
+      const owner = new pgLib.Client({ connectionString: pg.ownerUrl });
+      await owner.connect();
+      try {
+        for (const t of tables) await owner.query(`VACUUM ANALYZE ${t}`);
+      } finally {
+        await owner.end();
+      }
+    };
+    await body({ dir, pg, db, app, base, auth: { authorization: `Bearer ${KEY}` }, analyze });
   } finally {
     await app?.close().catch(() => undefined);
     await db?.close();

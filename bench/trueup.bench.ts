@@ -17,7 +17,7 @@ const pct = (xs: number[], p: number) => {
 
 async function main() {
   // The data is January 2026: a fixed clock keeps its late events inside the usage window whenever it runs.
-  await withBench({ name: "trueup", role: "admin", clock: fixedClock("2026-03-01T00:00:00Z") }, async ({ db, app, auth }) => {
+  await withBench({ name: "trueup", role: "admin", clock: fixedClock("2026-03-01T00:00:00Z") }, async ({ db, app, auth, analyze }) => {
     const call = async (method: "GET" | "POST", url: string, payload?: object) => {
       const res = await app.inject({ method, url, payload, headers: auth });
       if (res.statusCode >= 300) throw new Error(`${method} ${url} → ${res.statusCode} ${res.body}`);
@@ -63,7 +63,7 @@ async function main() {
          FROM usage_events WHERE customer_id = $1 GROUP BY 1, 2, 3`,
         [customerId],
       );
-      await db.pool.query("ANALYZE usage_events; ANALYZE usage_rollups");
+      await analyze("usage_events", "usage_rollups");
       const loadS = (performance.now() - t0) / 1000;
       const { times, last } = await previewTimes(c.id);
       big.push({ size, contractId: c.id, calcId: last.id });
