@@ -1,10 +1,11 @@
 // Applies prisma/migrations/<name>/migration.sql in order and records each in _prisma_migrations exactly
 // as `prisma migrate deploy` does (same table, same sha256 checksum), so either tool can take over.
 // We need our own because every `prisma migrate` command needs a schema-engine binary we cannot fetch.
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pg from "pg";
+import { sha256Hex } from "../domain/sha256.js";
 
 // The same relative path from src/db (tsx) and dist/db (node dist/server.js): the image ships prisma/ beside dist/.
 export const MIGRATIONS_DIR = resolve(import.meta.dirname, "../../prisma/migrations");
@@ -24,7 +25,7 @@ export function readMigrations(dir = MIGRATIONS_DIR): Migration[] {
     .sort()
     .map((name) => {
       const sql = readFileSync(join(dir, name, "migration.sql"), "utf8");
-      return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+      return { name, sql, checksum: sha256Hex(sql) };
     });
 }
 

@@ -1,6 +1,7 @@
 // Contract terms as a zod schema: the single source for validation at the edge and
 // for the engine's input type. Decimals are strings everywhere; they are parsed with decimal.js later.
 import { z } from "zod";
+import { USAGE_RULES } from "./usage-rules.js";
 
 const decimalPattern = (intDigits: number, fracDigits: number) =>
   new RegExp(`^\\d{1,${intDigits}}(\\.\\d{1,${fracDigits}})?$`);
@@ -103,11 +104,12 @@ export const Pricing = z.discriminatedUnion("model", [
     .describe("Billable units rounded up to whole packages, each at the package price"),
 ]).describe("How billable units (usage above the included units) are priced");
 
+// The same rule as a usage event's metric (one table: usage-rules.ts), so every meter can receive usage.
 const MetricName = z
   .string()
   .min(1)
-  .max(100)
-  .regex(/^[A-Za-z0-9_.:-]+$/, "may contain only letters, digits and _ . : -");
+  .max(USAGE_RULES.metric.maxLength)
+  .regex(USAGE_RULES.metric.pattern, USAGE_RULES.metric.message);
 
 export const Meter = z
   .object({

@@ -1,10 +1,11 @@
 // Bearer API keys with roles. Secrets are kept only as sha256 digests; a presented key is hashed and
 // compared in constant time. Routes declare the role they need in `config.role`; no role = public.
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { Role } from "../../config.js";
 import { ProblemError } from "../problems.js";
+import { sha256Hex } from "../../domain/sha256.js";
 
 export interface ApiKey {
   name: string;
@@ -35,7 +36,7 @@ const GRANTS: Record<Role, ReadonlySet<Role>> = {
   admin: new Set(["reader", "writer", "approver", "admin"]),
 };
 
-const digest = (s: string) => createHash("sha256").update(s).digest();
+const digest = (s: string) => Buffer.from(sha256Hex(s), "hex");
 
 export class KeyRing {
   private readonly byDigest = new Map<string, { digest: Buffer; principal: Principal }>();
