@@ -27,15 +27,5 @@ CREATE TRIGGER "audit_checkpoints_no_truncate" BEFORE TRUNCATE ON "audit_checkpo
 -- before this migration (a deep verify reports them as unattested). A void never changes it.
 ALTER TABLE "usage_events" ADD COLUMN "batch_id" UUID;
 
--- The runtime group role normally exists already (migration 20261201000000_least_privilege); created here
--- too, guarded, so this migration stands on its own. Roles are cluster-wide: a concurrent CREATE may win.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rating_runtime') THEN
-        CREATE ROLE "rating_runtime" NOLOGIN;
-    END IF;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END
-$$;
+-- rating_runtime: created by 20261201000000_least_privilege, which always runs first.
 GRANT SELECT, INSERT ON "audit_checkpoints" TO "rating_runtime";

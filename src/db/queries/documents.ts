@@ -1,4 +1,6 @@
-// Documents SQL: issued invoices and credit memos with their lines, read back.
+// Documents SQL: issued invoices and credit memos — numbered, written with their lines and credit drawdowns
+// inside the issuing transaction, and read back.
+import type { PeriodRef } from "../../domain/rating/types.js";
 import type { Sql } from "../sql.js";
 
 export interface DocumentRow {
@@ -67,4 +69,64 @@ export async function documentParty(sql: Sql, contractId: string): Promise<{ cus
 export async function billedBeforeOf<T>(sql: Sql, calculationId: string): Promise<T[] | null> {
   const [row] = await sql.query<{ billed_before: T[] | null }>(`SELECT result->'billedBefore' AS billed_before FROM calculations WHERE id = $1::uuid`, [calculationId]);
   return row?.billed_before ?? null;
+}
+
+export async function documentOfCalculation(sql: Sql, calculationId: string) {
+  const [row] = await sql.query<{ id: string; number: string }>(
+    `SELECT id::text AS id, number FROM documents WHERE calculation_id = $1::uuid`,
+    [calculationId],
+  );
+  return row;
+}
+
+/** The next number of a document kind: the counter row stays locked until the issuing transaction ends, so numbers have no gaps. */
+export async function nextDocumentSeq(sql: Sql, kind: "invoice" | "credit_memo"): Promise<number> {
+  const [counter] = await sql.query<{ last_number: number }>(
+    `UPDATE document_counters SET last_number = last_number + 1 WHERE kind = $1 RETURNING last_number`,
+    [kind],
+  );
+  return counter!.last_number;
+}
+
+export interface DocumentInsert {
+  id: string;
+  number: string;
+  kind: "invoice" | "credit_memo";
+  kindSeq: number;
+  contractId: string;
+  period: PeriodRef;
+  currency: string;
+  subtotal: string;
+  alreadyBilled: string;
+  amount: string;
+  creditsApplied: { grantId: string; amount: string }[];
+  calculationId: string;
+  inputsHash: string;
+  issuedAt: string;
+  issuedBy: string;
+  lines: { lineNo: number; kind: string; metric: string | null; amount: string; explanation: Record<string, unknown> }[];
+}
+
+/** The document, its lines and its credit drawdowns (the period's full credit use; a later document for the period supersedes them). */
+export async function insertDocument(sql: Sql, d: DocumentInsert): Promise<void> {
+  await sql.query(
+    `INSERT INTO documents (id, number, kind, kind_seq, contract_id, period_start, period_end, currency, subtotal, already_billed,
+                            amount, credits_applied, calculation_id, inputs_hash, issued_at, issued_by)
+     VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6::timestamptz, $7::timestamptz, $8, $9::numeric, $10::numeric, $11::numeric, $12::jsonb,
+             $13::uuid, $14, $15::timestamptz, $16)`,
+    [d.id, d.number, d.kind, d.kindSeq, d.contractId, d.period.start, d.period.end, d.currency, d.subtotal, d.alreadyBilled, d.amount,
+      JSON.stringify(d.creditsApplied), d.calculationId, d.inputsHash, d.issuedAt, d.issuedBy],
+  );
+  if (d.lines.length > 0)
+    await sql.query(
+      `INSERT INTO document_lines (document_id, line_no, kind, metric, amount, explanation)
+       SELECT $1::uuid, l.line_no, l.kind, l.metric, l.amount, l.explanation
+       FROM jsonb_to_recordset($2::jsonb) AS l(line_no int, kind text, metric text, amount numeric, explanation jsonb)`,
+      [d.id, JSON.stringify(d.lines.map((l) => ({ line_no: l.lineNo, kind: l.kind, metric: l.metric, amount: l.amount, explanation: l.explanation })))],
+    );
+  for (const c of d.creditsApplied)
+    await sql.query(
+      `INSERT INTO credit_drawdowns (document_id, grant_id, contract_id, period_start, amount) VALUES ($1::uuid, $2, $3::uuid, $4::timestamptz, $5::numeric)`,
+      [d.id, c.grantId, d.contractId, d.period.start, c.amount],
+    );
 }

@@ -1,11 +1,10 @@
 // Bearer API keys with roles. Secrets are kept only as sha256 digests; a presented key is hashed and
 // compared in constant time. Routes declare the role they need in `config.role`; no role = public.
-import { timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import type { Role } from "../../config.js";
 import { ProblemError } from "../problems.js";
-import { sha256Hex } from "../../domain/sha256.js";
 
 export interface ApiKey {
   name: string;
@@ -36,7 +35,8 @@ const GRANTS: Record<Role, ReadonlySet<Role>> = {
   admin: new Set(["reader", "writer", "approver", "admin"]),
 };
 
-const digest = (s: string) => Buffer.from(sha256Hex(s), "hex");
+// Bytes, not hex: the final comparison is timingSafeEqual on the raw digests.
+const digest = (s: string) => createHash("sha256").update(s).digest();
 
 export class KeyRing {
   private readonly byDigest = new Map<string, { digest: Buffer; principal: Principal }>();

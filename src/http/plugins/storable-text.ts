@@ -39,15 +39,15 @@ declare module "fastify" {
 export const storableTextPlugin = fp(
   async function storableText(app: FastifyInstance) {
     app.addHook("preValidation", async (request) => {
+      const bad: string[] = [];
       if (!request.routeOptions.config?.checksOwnText) {
         // No request body of the API nests this deep; refusing it here, before anything recurses into it
         // (this walk, the schema, canonicalJson), keeps a hostile body from overflowing the stack.
         const deep = deeperThan(request.body, MAX_JSON_DEPTH, "body");
         if (deep)
           throw validationFailed([{ path: deep.length > 200 ? `${deep.slice(0, 200)}…` : deep, message: `must not nest objects and arrays more than ${MAX_JSON_DEPTH} levels deep` }]);
+        unstorableTextPaths(request.body, "body", bad);
       }
-      const bad: string[] = [];
-      if (!request.routeOptions.config?.checksOwnText) unstorableTextPaths(request.body, "body", bad);
       unstorableTextPaths(request.query, "querystring", bad);
       unstorableTextPaths(request.params, "params", bad);
       const key = request.headers["idempotency-key"];

@@ -5,7 +5,7 @@
 import type { Database } from "../../db/client.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import { newId } from "../../db/ids.js";
-import { documentOfCalculation, insertDocument } from "../../db/queries/billing.js";
+import { documentOfCalculation, insertDocument } from "../../db/queries/documents.js";
 import { calculationToIssue } from "../../db/queries/calculations.js";
 import type { ContractRecord } from "../../db/queries/contracts.js";
 import type { Sql } from "../../db/sql.js";
