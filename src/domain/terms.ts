@@ -111,19 +111,71 @@ const MetricName = z
   .max(USAGE_RULES.metric.maxLength)
   .regex(USAGE_RULES.metric.pattern, USAGE_RULES.metric.message);
 
+/** How a meter aggregates its events in a segment (docs/rating.md, "What a meter measures"). */
+export const AGGREGATIONS = ["sum", "count", "max", "latest", "unique_count", "time_weighted"] as const;
+export type Aggregation = (typeof AGGREGATIONS)[number];
+
+/** A property value a filter matches: a JSON scalar, compared by its canonical JSON ("1" and 1 differ). */
+const FilterValue = z.union([z.string().max(200), z.number(), z.boolean()]);
+
+const PropertyName = z.string().min(1).max(100);
+
+export const MeterFilter = z
+  .record(PropertyName, z.array(FilterValue).min(1).max(100))
+  .refine((f) => Object.keys(f).length >= 1 && Object.keys(f).length <= 10, "must name between 1 and 10 properties")
+  .describe(
+    "Which events count toward this meter: for every property named, properties[property] must be one of the values " +
+      "(JSON scalars, compared by canonical JSON). Meters of one metric must be disjoint",
+  );
+
 export const Meter = z
   .object({
-    metric: MetricName.describe("The usage metric this meter prices, as sent in usage events (e.g. api_calls); once per version"),
+    id: MetricName.optional().describe(
+      "The meter's id, named by lines, usage summaries and explanations; defaults to `metric`. Required, and unique within the version, " +
+        "when a metric has several meters",
+    ),
+    metric: MetricName.describe("The usage metric this meter prices, as sent in usage events (e.g. api_calls)"),
     unit: z.string().min(1).max(50).optional().describe("The unit shown on invoice lines and the backup (e.g. call, GB)"),
+    aggregation: z
+      .enum(AGGREGATIONS)
+      .default("sum")
+      .describe(
+        "How the segment's non-voided events of the meter make its usage: sum (Σ quantity), count (number of events), max (largest quantity), " +
+          "latest (quantity of the last event before the segment's end, looking back), unique_count (distinct properties[uniqueBy]), " +
+          "time_weighted (a level each event sets, averaged over the segment's seconds). Default sum",
+      ),
+    uniqueBy: PropertyName.optional().describe("unique_count only (and required there): the property whose distinct values are counted"),
+    filter: MeterFilter.nullable().optional(),
     included: QuantityString.default("0").describe(
-      "Units included in the fees each billing period, not billed; prorated by the segment's fraction. Default 0",
+      "Units included each billing period, not billed; prorated by the segment's fraction for sum and count, whole for the level aggregations. Default 0",
     ),
     pricing: Pricing,
     discountPercent: PercentString.default("0").describe("Discount on this meter's charge, in percent, applied before the meter cap. Default 0"),
     cap: Cap.default(null).describe("The most this meter may charge in a billing period (after its discount), or null for no cap. Default null"),
   })
   .strict()
-  .describe("One priced usage metric: billable = max(0, usage − included), priced by `pricing`, then discounted and capped");
+  .superRefine((m, ctx) => {
+    if (m.aggregation === "unique_count" && m.uniqueBy === undefined)
+      ctx.addIssue({ code: "custom", path: ["uniqueBy"], message: "is required when aggregation is unique_count" });
+    if (m.aggregation !== "unique_count" && m.uniqueBy !== undefined)
+      ctx.addIssue({ code: "custom", path: ["uniqueBy"], message: "is only allowed when aggregation is unique_count" });
+  })
+  .describe("One priced usage meter: usage (by `aggregation`, of the events `filter` selects), billable = max(0, usage − included), priced by `pricing`, then discounted and capped");
+
+/** The meter's id: its own, or its metric's. */
+export const meterIdOf = (m: { id?: string | undefined; metric: string }): string => m.id ?? m.metric;
+
+/** True when no event can match both filters: some property both name has no value in common (canonical JSON). */
+export function filtersDisjoint(a: Record<string, unknown[]> | null | undefined, b: Record<string, unknown[]> | null | undefined): boolean {
+  if (!a || !b) return false;
+  for (const [property, values] of Object.entries(a)) {
+    const other = b[property];
+    if (other === undefined) continue;
+    const mine = new Set(values.map((v) => JSON.stringify(v)));
+    if (!other.some((v) => mine.has(JSON.stringify(v)))) return true;
+  }
+  return false;
+}
 
 /**
  * ISO 8601 allows any number of fraction digits; past nanoseconds they only pretend to a precision nothing
@@ -204,17 +256,50 @@ export const ContractTerms = z
   })
   .strict()
   .superRefine((t, ctx) => {
-    const seen = new Set<string>();
-    t.meters.forEach((m, i) => {
-      if (seen.has(m.metric)) ctx.addIssue({ code: "custom", path: ["meters", i, "metric"], message: `metric "${m.metric}" appears twice` });
-      seen.add(m.metric);
-    });
+    meterRules(t.meters, ctx);
     const grants = new Set<string>();
     t.prepaidCredits.forEach((g, i) => {
       if (grants.has(g.id)) ctx.addIssue({ code: "custom", path: ["prepaidCredits", i, "id"], message: `grant id "${g.id}" appears twice` });
       grants.add(g.id);
     });
   });
+
+/**
+ * Meters name their ids once per version; a metric with several meters needs explicit ids, and its meters
+ * must be disjoint (docs/rating.md): each pair has a property both filter on with no value in common, so an
+ * event counts toward one meter at most and an unfiltered meter beside another of its metric is refused.
+ */
+function meterRules(meters: ReadonlyArray<z.output<typeof Meter>>, ctx: z.RefinementCtx): void {
+  const ids = new Set<string>();
+  const byMetric = new Map<string, number[]>();
+  meters.forEach((m, i) => {
+    const id = meterIdOf(m);
+    if (ids.has(id)) ctx.addIssue({ code: "custom", path: ["meters", i, m.id === undefined ? "metric" : "id"], message: `meter id "${id}" appears twice` });
+    ids.add(id);
+    byMetric.set(m.metric, [...(byMetric.get(m.metric) ?? []), i]);
+  });
+  for (const [metric, indexes] of byMetric) {
+    if (indexes.length < 2) continue;
+    for (const i of indexes) {
+      if (meters[i]?.id === undefined)
+        ctx.addIssue({ code: "custom", path: ["meters", i, "id"], message: `is required: metric "${metric}" has ${indexes.length} meters` });
+    }
+    indexes.forEach((i, n) => {
+      for (const j of indexes.slice(n + 1)) {
+        const a = meters[i]!;
+        const b = meters[j]!;
+        if (!filtersDisjoint(a.filter, b.filter))
+          ctx.addIssue({
+            code: "custom",
+            path: ["meters", j, "filter"],
+            message:
+              `meters "${meterIdOf(a)}" (meters[${i}]) and "${meterIdOf(b)}" (meters[${j}]) of metric "${metric}" overlap: ` +
+              "their filters must share a property with no value in common",
+          });
+      }
+    });
+  }
+}
 
 /** Terms as validated and defaulted: what the engine receives. */
 export type ContractTerms = z.output<typeof ContractTerms>;

@@ -159,8 +159,8 @@ const cases: Case[] = [
     descriptions: [
       "api: 8,000 used − 0 included = 8,000 billable; 8,000 × 1 = 8,000.00 (v1, Jan 1–Feb 9, 2026)",
       "api: 10,000 used − 0 included = 10,000 billable; 10,000 × 1 = 10,000.00 (v2, Feb 10–Mar 31, 2026)",
-      "Minimum commitment 25,555.555555… = 20,000.00 × 40 of 90 days (v1, Jan 1–Feb 9, 2026) + 30,000.00 × 50 of 90 days (v2, Feb 10–Mar 31, 2026); " +
-        "usage charges 18,000.00 (platform fees do not count); shortfall 7,555.555555…",
+      "Minimum commitment 25,555.555555… = 20,000.00 × 40 of 90 days (v1, Jan 1–Feb 9, 2026) + 30,000.00 × 50 of 90 days (v2, Feb 10–Mar 31, 2026), " +
+        "rounded 25,555.56; usage charges 18,000.00 (platform fees do not count); shortfall 7,555.56",
     ] },
   { name: "commitment compared with charges after the contract discount: 1000 − 900 = 100.00",
     spec: { versions: one({ discountPercent: "10", commitment: { amount: "1000" }, meters: [api("1")] }), usage: { api: "1000" } },

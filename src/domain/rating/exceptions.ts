@@ -6,7 +6,18 @@ import { isBlocking } from "../exception-kinds.js";
 import { type Decimal, ZERO, formatDecimal as q, formatMoney, sum } from "../money.js";
 import { formatInstant } from "../periods.js";
 import type { Comparison } from "./compare.js";
-import { type PeriodPlan, type RatingPlan, type SegmentSpan, type UsageIndex, parseInstantInput, usageOf } from "./plan.js";
+import { usageFromFigure } from "./measures.js";
+import {
+  type CompiledMeter,
+  type MeasuredIndex,
+  type PeriodPlan,
+  type RatingPlan,
+  type SegmentSpan,
+  type UsageIndex,
+  figureOf,
+  parseInstantInput,
+  usageOf,
+} from "./plan.js";
 import { type RatingException, type RatingInput, RatingInputError } from "./types.js";
 import type { PeriodCharges } from "./usage-charges.js";
 
@@ -24,13 +35,16 @@ export function missingTermsExceptions(period: PeriodPlan, usage: UsageIndex): R
   return out;
 }
 
-/** Rule 2: usage of a metric with no meter in the version in force → unpriced_metric (one per metric). */
+/**
+ * Rule 2: usage of a metric with no meter in the version in force, or events of a metered metric that match
+ * none of its meters' filters → unpriced_metric (one per metric, with the quantity not billed).
+ */
 export function unpricedExceptions(charges: PeriodCharges): RatingException[] {
-  const unpriced = new Map<string, Array<{ s: SegmentSpan; quantity: Decimal }>>();
+  const unpriced = new Map<string, Array<{ s: SegmentSpan; quantity: Decimal; unmatched: boolean }>>();
   for (const c of charges.segments) {
     for (const u of c.unpriced) {
       const list = unpriced.get(u.metric) ?? [];
-      list.push({ s: c.segment, quantity: u.quantity });
+      list.push({ s: c.segment, quantity: u.quantity, unmatched: u.unmatched });
       unpriced.set(u.metric, list);
     }
   }
@@ -39,32 +53,45 @@ export function unpricedExceptions(charges: PeriodCharges): RatingException[] {
     return unpricedMetric(
       metric,
       q(sum(list.map((x) => x.quantity))),
-      list.map((x) => ({ from: formatInstant(x.s.fromMs), to: formatInstant(x.s.toMs), version: x.s.version?.version ?? 0, quantity: q(x.quantity) })),
+      list.some((x) => x.unmatched),
+      list.map((x) => ({
+        from: formatInstant(x.s.fromMs),
+        to: formatInstant(x.s.toMs),
+        version: x.s.version?.version ?? 0,
+        quantity: q(x.quantity),
+        reason: x.unmatched ? "matches_no_filter" : "no_meter",
+      })),
     );
   });
 }
 
-function periodUsage(p: PeriodPlan, usage: UsageIndex, metric: string): Decimal {
-  return sum(p.segments.map((s) => usageOf(usage, s).get(metric) ?? ZERO));
+/** A meter's usage over a whole period: its own aggregation and filter over [start, end). */
+function periodUsage(p: PeriodPlan, usage: UsageIndex, measured: MeasuredIndex, m: CompiledMeter): Decimal {
+  const { startMs, endMs } = p.span;
+  return usageFromFigure(m.measure, figureOf(usage, measured, startMs, endMs, m.measure, m.key), startMs, endMs);
 }
 
-/** usage_spike: a meter's usage this period > spikeFactor × the average of the (up to) 3 prior periods' usage. */
-export function spikeExceptions(plan: RatingPlan, usage: UsageIndex): RatingException[] {
+/**
+ * usage_spike: a meter's usage this period > spikeFactor × the average of the same figure over the (up to) 3
+ * prior periods (the meters of the version in force at the period's end).
+ */
+export function spikeExceptions(plan: RatingPlan, usage: UsageIndex, measured: MeasuredIndex): RatingException[] {
   const factor = plan.endVersion?.terms.spikeFactor ?? null;
   if (factor === null || plan.priorPeriods.length === 0) return [];
-  const metrics = new Set<string>();
-  for (const s of plan.current.segments) s.version?.terms.meters.forEach((m) => metrics.add(m.metric));
   const out: RatingException[] = [];
-  for (const metric of [...metrics].sort()) {
-    const current = periodUsage(plan.current, usage, metric);
-    const prior = plan.priorPeriods.map((p) => ({ p, used: periodUsage(p, usage, metric) }));
+  const meters = [...(plan.endVersion?.terms.meters ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (const meter of meters) {
+    const current = periodUsage(plan.current, usage, measured, meter);
+    const prior = plan.priorPeriods.map((p) => ({ p, used: periodUsage(p, usage, measured, meter) }));
     const average = sum(prior.map((x) => x.used)).dividedBy(prior.length);
     if (!average.isPositive() || average.isZero()) continue;
     const limit = factor.times(average);
     if (current.greaterThan(limit)) {
       out.push(
         usageSpike({
-          metric,
+          meterId: meter.id,
+          metric: meter.metric,
+          aggregation: meter.measure.aggregation,
           usage: q(current),
           average: q(average),
           spikeFactor: q(factor),
@@ -151,19 +178,23 @@ function missingTerms(from: string, to: string, usage: Record<string, string>): 
 function unpricedMetric(
   metric: string,
   quantity: string,
-  segments: Array<{ from: string; to: string; version: number; quantity: string }>,
+  unmatched: boolean,
+  segments: Array<{ from: string; to: string; version: number; quantity: string; reason: string }>,
 ): RatingException {
+  const why = unmatched ? "matches none of its meters' filters" : "has no meter";
   return {
     kind: "unpriced_metric",
     blocking: isBlocking("unpriced_metric"),
     subject: metric,
-    message: `Usage of "${metric}" (${quantity}) has no meter in the version in force; it is not billed.`,
+    message: `Usage of "${metric}" (${quantity}) ${why} in the version in force; it is not billed.`,
     details: { metric, quantity, segments },
   };
 }
 
 function usageSpike(details: {
+  meterId: string;
   metric: string;
+  aggregation: string;
   usage: string;
   average: string;
   spikeFactor: string;
@@ -173,9 +204,9 @@ function usageSpike(details: {
   return {
     kind: "usage_spike",
     blocking: isBlocking("usage_spike"),
-    subject: details.metric,
+    subject: details.meterId,
     message:
-      `Usage of "${details.metric}" this period (${details.usage}) is more than ${details.spikeFactor} × the average ` +
+      `Usage of meter "${details.meterId}" this period (${details.usage}) is more than ${details.spikeFactor} × the average ` +
       `of the ${details.priorPeriods.length} prior period(s) (${details.average}).`,
     details,
   };

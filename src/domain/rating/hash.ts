@@ -8,12 +8,12 @@ import { canonicalJson } from "../canonical-json.js";
 import { formatDecimal } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { sha256Hex } from "../sha256.js";
-import { indexUsage, parseDecimalInput, parseInstantInput, planRating, type RatingPlan, type UsageIndex } from "./plan.js";
+import { type MeasuredIndex, indexMeasured, indexUsage, parseDecimalInput, parseInstantInput, planRating, type RatingPlan, type UsageIndex } from "./plan.js";
 import { ENGINE_VERSION, type RatingInput } from "./types.js";
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
-function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex): unknown {
+function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex, measured: MeasuredIndex): unknown {
   const { span } = plan.current;
   const usageRows: Array<{ from: string; to: string; metric: string; quantity: string }> = [];
   for (const [key, byMetric] of usage) {
@@ -23,6 +23,15 @@ function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex)
     }
   }
   usageRows.sort((a, b) => byKey(a.from, b.from) || byKey(a.to, b.to) || byKey(a.metric, b.metric));
+  // The aggregated figures of every other meter (counts, peaks, levels, distinct values), keyed by measure.
+  const measuredRows: Array<{ from: string; to: string; measure: string; value: string }> = [];
+  for (const [key, byMeasure] of measured) {
+    const [from, to] = key.split("|").map(Number) as [number, number];
+    for (const [measure, value] of byMeasure) {
+      if (!value.isZero()) measuredRows.push({ from: formatInstant(from), to: formatInstant(to), measure, value: formatDecimal(value) });
+    }
+  }
+  measuredRows.sort((a, b) => byKey(a.from, b.from) || byKey(a.to, b.to) || byKey(a.measure, b.measure));
   const c = input.contract;
   return {
     engineVersion: ENGINE_VERSION,
@@ -48,6 +57,7 @@ function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex)
       })),
     period: { start: formatInstant(span.startMs), end: formatInstant(span.endMs) },
     usage: usageRows,
+    measured: measuredRows,
     alreadyBilled: formatDecimal(parseDecimalInput(input.alreadyBilled, "alreadyBilled")),
     creditBalances: input.creditBalances
       .map((b, i) => ({ grantId: b.grantId, available: formatDecimal(parseDecimalInput(b.available, `creditBalances[${i}].available`)) }))
@@ -65,12 +75,12 @@ function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex)
   };
 }
 
-export function inputsHashOfPlan(input: RatingInput, plan: RatingPlan, usage: UsageIndex): string {
-  return sha256Hex(canonicalJson(normalizeInput(input, plan, usage)));
+export function inputsHashOfPlan(input: RatingInput, plan: RatingPlan, usage: UsageIndex, measured: MeasuredIndex): string {
+  return sha256Hex(canonicalJson(normalizeInput(input, plan, usage, measured)));
 }
 
 /** sha256 hex of canonicalJson(normalized input + ENGINE_VERSION): what a calculation's inputsHash is. */
 export function inputsHash(input: RatingInput): string {
   const plan = planRating(input);
-  return inputsHashOfPlan(input, plan, indexUsage(input.usage, plan));
+  return inputsHashOfPlan(input, plan, indexUsage(input.usage, plan), indexMeasured(input.measured, plan));
 }

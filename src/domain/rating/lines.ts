@@ -3,7 +3,8 @@
 import { type Decimal, ZERO, formatDecimal as q } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { moneyText, percentText, quantityText as qt, shareText, spanText, timesShare } from "./describe.js";
-import type { CompiledTerms, SegmentSpan } from "./plan.js";
+import type { Filter, Measure } from "./measures.js";
+import type { CompiledMeter, CompiledTerms, SegmentSpan } from "./plan.js";
 import type { PriceResult } from "./pricing.js";
 import type { Line, LineSegment, TierExplanation } from "./types.js";
 import type { MeterCharge, PeriodCharges, SegmentCharges } from "./usage-charges.js";
@@ -61,19 +62,25 @@ function platformFeeLine(platformFee: Decimal, fraction: Decimal, at: SegmentFac
 /** Rules 2–5 for one meter: usage, included units, price, meter discount and cap. */
 function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
   const money = (d: Decimal) => moneyText(d, w.currency);
-  // Included units are per period: a segment includes its share of them (rule 3).
+  // Included units are per period: a segment of a flow (sum, count) includes its share of them (rule 3); a
+  // level's are whole in any part of the period.
   const included =
-    at.share === null || m.meter.included.isZero() ? `${qt(m.included)} included` : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
+    at.share === null || m.meter.included.isZero() || m.meter.level
+      ? `${qt(m.included)} included`
+      : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
   const parts = [
-    `${m.meter.metric}: ${qt(m.usage)} used − ${included} = ${qt(m.billable)} billable`,
-    `${priceText(m.price, m.billable, w, at.share)} = ${money(m.gross)}`,
+    `${meterName(m.meter)}: ${qt(m.usage)} used − ${included} = ${qt(m.billable)} billable`,
+    `${priceText(m.price, m.billable, w, at.share, m.meter.level)} = ${money(m.gross)}`,
   ];
   if (!m.discount.isZero()) parts.push(`meter discount ${percentText(m.meter.discountPercent)} −${money(m.discount)}`);
   if (!m.capped.isZero())
     parts.push(`meter cap ${at.share === null ? "" : `${timesShare(money(m.meter.cap ?? ZERO), at.share)} = `}${money(m.capScaled ?? ZERO)}: −${money(m.capped)}`);
   const line: LineDraft["line"] = {
     kind: "usage",
+    meterId: m.meter.id,
     metric: m.meter.metric,
+    aggregation: m.meter.measure.aggregation,
+    filter: m.meter.measure.filter,
     segment: at.segment,
     usage: q(m.usage),
     included: q(m.included),
@@ -151,20 +158,56 @@ function tierRows(price: PriceResult): TierExplanation[] | undefined {
   }));
 }
 
-function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null): string {
+/**
+ * "api_calls", or with what it measures when that is not the plain sum of its metric:
+ * "seats-pro (seats, time-weighted average; plan in [pro, team])".
+ */
+export function meterName(meter: CompiledMeter): string {
+  const { measure } = meter;
+  if (meter.id === measure.metric && measure.aggregation === "sum" && measure.filter === null) return meter.id;
+  const what = [meter.id === measure.metric ? null : measure.metric, aggregationText(measure)].filter((x) => x !== null).join(", ");
+  return `${meter.id} (${what}${measure.filter === null ? "" : `; ${filterText(measure.filter)}`})`;
+}
+
+function aggregationText(m: Measure): string | null {
+  switch (m.aggregation) {
+    case "sum":
+      return "sum";
+    case "count":
+      return "count of events";
+    case "max":
+      return "peak";
+    case "latest":
+      return "latest value";
+    case "unique_count":
+      return `distinct ${m.uniqueBy}`;
+    case "time_weighted":
+      return "time-weighted average";
+  }
+}
+
+function filterText(filter: Filter): string {
+  return Object.keys(filter)
+    .sort()
+    .map((p) => `${p} in [${(filter[p] ?? []).map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(", ")}]`)
+    .join(" and ");
+}
+
+function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null, level: boolean): string {
   const m = (d: Decimal) => moneyText(d, w.currency);
-  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4).
-  const scaled = share === null ? "" : ` (tier bounds and flat fees × ${share})`;
+  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4); a level's
+  // tier bounds are not.
+  const scaled = share === null ? "" : level ? ` (flat fees × ${share})` : ` (tier bounds and flat fees × ${share})`;
   switch (price.model) {
     case "per_unit":
       return `${qt(billable)} × ${qt(price.unitPrice ?? ZERO)}`;
     case "graduated": {
-      const used = (price.tiers ?? []).filter((t) => !t.units.isZero());
+      const used = (price.tiers ?? []).filter((t) => !t.units.isZero() || !t.amount.isZero());
       if (used.length === 0) return "0 (graduated)";
       return `graduated${scaled}: ${used.map((t) => `tier ${t.tier} ${qt(t.units)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`).join(" + ")}`;
     }
     case "volume": {
-      const t = (price.tiers ?? []).find((r) => !r.units.isZero());
+      const t = (price.tiers ?? []).find((r) => !r.units.isZero() || !r.amount.isZero());
       if (!t) return "0 (volume)";
       const bound = t.upTo === null ? `above ${qt(t.from)}` : `up to ${qt(t.upTo)}`;
       return `volume tier ${t.tier} (${bound})${scaled}: ${qt(billable)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`;

@@ -13,11 +13,19 @@ import {
   periodSpanContaining,
   termPeriodSpans,
 } from "../periods.js";
+import { type Measure, type MeasuredUsage, isLevel, isPlainSum, measureKey, measureOf } from "./measures.js";
 import { pricingFor, type PricingFunction } from "./pricing.js";
-import { RatingInputError, type ContractVersion, type UsageAggregate, type UsageWindow, type UsageWindowsInput } from "./types.js";
+import { RatingInputError, type ContractVersion, type UsageAggregate, type UsageRequest, type UsageWindow, type UsageWindowsInput } from "./types.js";
 
 export interface CompiledMeter {
+  /** The meter's id (its metric when it has none). */
+  id: string;
   metric: string;
+  measure: Measure;
+  /** measureKey(measure). */
+  key: string;
+  /** A level aggregation (max, latest, unique_count, time_weighted): included units and tier bounds are not prorated. */
+  level: boolean;
   unit: string | undefined;
   included: Decimal;
   pricing: Pricing;
@@ -36,7 +44,8 @@ export interface CompiledGrant {
 
 export interface CompiledTerms {
   meters: CompiledMeter[];
-  meterByMetric: Map<string, CompiledMeter>;
+  /** The meters of each metric (several only when their filters are disjoint). */
+  metersByMetric: Map<string, CompiledMeter[]>;
   platformFee: Decimal | null;
   commitment: { amount: Decimal; scope: "period" | "term" } | null;
   discountPercent: Decimal;
@@ -105,8 +114,13 @@ function compileMeter(m: Meter, path: string): CompiledMeter {
   } catch (e) {
     throw new RatingInputError(`${path}.pricing`, (e as Error).message);
   }
+  const measure = measureOf(m);
   return {
+    id: m.id ?? m.metric,
     metric: m.metric,
+    measure,
+    key: measureKey(measure),
+    level: isLevel(measure.aggregation),
     unit: m.unit,
     included: dec(m.included ?? "0", `${path}.included`),
     pricing: m.pricing,
@@ -119,14 +133,16 @@ function compileMeter(m: Meter, path: string): CompiledMeter {
 function compileTerms(terms: ContractTerms, path: string): CompiledTerms {
   if (!terms || !Array.isArray(terms.meters)) throw new RatingInputError(`${path}.meters`, "is required");
   const meters = terms.meters.map((m, i) => compileMeter(m, `${path}.meters[${i}]`));
-  const meterByMetric = new Map<string, CompiledMeter>();
+  const metersByMetric = new Map<string, CompiledMeter[]>();
+  const ids = new Set<string>();
   for (const m of meters) {
-    if (meterByMetric.has(m.metric)) throw new RatingInputError(`${path}.meters`, `metric "${m.metric}" appears twice`);
-    meterByMetric.set(m.metric, m);
+    if (ids.has(m.id)) throw new RatingInputError(`${path}.meters`, `meter id "${m.id}" appears twice`);
+    ids.add(m.id);
+    metersByMetric.set(m.metric, [...(metersByMetric.get(m.metric) ?? []), m]);
   }
   return {
     meters,
-    meterByMetric,
+    metersByMetric,
     platformFee: terms.platformFee ? dec(terms.platformFee.amount, `${path}.platformFee.amount`) : null,
     commitment: terms.commitment
       ? { amount: dec(terms.commitment.amount, `${path}.commitment.amount`), scope: terms.commitment.scope ?? "period" }
@@ -268,13 +284,64 @@ function planWindows(plan: RatingPlan): Array<{ fromMs: number; toMs: number }> 
 }
 
 /**
- * The windows [from, to) whose per-metric usage sums ratePeriod() needs: every segment of the period, every
- * segment of up to 3 prior periods of the term when the version in force at the period's end has a
- * spikeFactor, and every segment of every period of the term when a term commitment is evaluated (the
- * term's last period). The caller runs one sum per window, grouped by metric, and passes them as `usage`.
+ * What ratePeriod() reads, so the caller fetches exactly that:
+ *  - `windows`: per-metric sums of every segment of the period, of up to 3 prior periods of the term when the
+ *    version in force at the period's end has a spikeFactor, and of every period of the term when a term
+ *    commitment is evaluated (the term's last period);
+ *  - `measures`: the figure of every meter that is not an unfiltered sum (MeasuredUsage) in each of those
+ *    segments, the filtered sum of every filtered meter in the period's segments (usage matching no filter is
+ *    unpriced: the metric's sum minus its meters'), and for the spike check each meter of the version at the
+ *    period's end over the whole current and prior periods.
  */
+export function usageRequest(input: UsageWindowsInput): UsageRequest {
+  return planRequest(planRating(input));
+}
+
+/** The windows whose per-metric sums the engine reads (usageRequest().windows). */
 export function usageWindows(input: UsageWindowsInput): UsageWindow[] {
-  return planWindows(planRating(input)).map((w) => ({ from: formatInstant(w.fromMs), to: formatInstant(w.toMs) }));
+  return usageRequest(input).windows;
+}
+
+interface MeasureAsk {
+  fromMs: number;
+  toMs: number;
+  measure: Measure;
+  key: string;
+}
+
+/** Every measure the plan reads, deduplicated, sorted by window then key. */
+function planMeasures(plan: RatingPlan): MeasureAsk[] {
+  const asks = new Map<string, MeasureAsk>();
+  const ask = (fromMs: number, toMs: number, measure: Measure, key: string) => {
+    if (isPlainSum(measure)) return;
+    asks.set(`${windowKey(fromMs, toMs)}|${key}`, { fromMs, toMs, measure, key });
+  };
+  const segmentMeters = (p: PeriodPlan, withFilteredSums: boolean) => {
+    for (const s of p.segments) {
+      for (const m of s.version?.terms.meters ?? []) {
+        ask(s.fromMs, s.toMs, m.measure, m.key);
+        if (withFilteredSums && m.measure.filter !== null) {
+          const sum = { ...m.measure, aggregation: "sum" as const, uniqueBy: null };
+          ask(s.fromMs, s.toMs, sum, measureKey(sum));
+        }
+      }
+    }
+  };
+  segmentMeters(plan.current, true);
+  plan.termPeriods?.forEach((p) => segmentMeters(p, false));
+  if (plan.priorPeriods.length > 0) {
+    for (const m of plan.endVersion?.terms.meters ?? []) {
+      for (const p of [plan.current, ...plan.priorPeriods]) ask(p.span.startMs, p.span.endMs, m.measure, m.key);
+    }
+  }
+  return [...asks.values()].sort((a, b) => a.fromMs - b.fromMs || a.toMs - b.toMs || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+function planRequest(plan: RatingPlan): UsageRequest {
+  return {
+    windows: planWindows(plan).map((w) => ({ from: formatInstant(w.fromMs), to: formatInstant(w.toMs) })),
+    measures: planMeasures(plan).map((a) => ({ from: formatInstant(a.fromMs), to: formatInstant(a.toMs), measure: a.measure })),
+  };
 }
 
 /** Usage sums by window, then metric. */
@@ -301,4 +368,33 @@ const NO_USAGE: ReadonlyMap<string, Decimal> = new Map();
 
 export function usageOf(index: UsageIndex, s: SegmentSpan): ReadonlyMap<string, Decimal> {
   return index.get(windowKey(s.fromMs, s.toMs)) ?? NO_USAGE;
+}
+
+/** Measured figures by window, then measure key. */
+export type MeasuredIndex = Map<string, Map<string, Decimal>>;
+
+/** Indexes the caller's measured figures; figures the plan does not ask for are ignored, a duplicate is refused. */
+export function indexMeasured(rows: readonly MeasuredUsage[] | undefined, plan: RatingPlan): MeasuredIndex {
+  const index: MeasuredIndex = new Map();
+  if (rows === undefined) return index;
+  if (!Array.isArray(rows)) throw new RatingInputError("measured", "must be an array");
+  const wanted = new Set(planMeasures(plan).map((a) => `${windowKey(a.fromMs, a.toMs)}|${a.key}`));
+  rows.forEach((row, i) => {
+    const window = windowKey(instant(row.from, `measured[${i}].from`), instant(row.to, `measured[${i}].to`));
+    const value = dec(row.value, `measured[${i}].value`);
+    const key = measureKey(row.measure);
+    if (!wanted.has(`${window}|${key}`)) return;
+    let byKey = index.get(window);
+    if (!byKey) index.set(window, (byKey = new Map()));
+    if (byKey.has(key)) throw new RatingInputError(`measured[${i}]`, "gives a figure twice for one window and measure");
+    byKey.set(key, value);
+  });
+  return index;
+}
+
+/** A measure's figure over [fromMs, toMs): the metric's sum for an unfiltered sum, else the measured figure (0 when absent). */
+export function figureOf(usage: UsageIndex, measured: MeasuredIndex, fromMs: number, toMs: number, measure: Measure, key: string): Decimal {
+  const window = windowKey(fromMs, toMs);
+  if (isPlainSum(measure)) return usage.get(window)?.get(measure.metric) ?? ZERO;
+  return measured.get(window)?.get(key) ?? ZERO;
 }

@@ -1,14 +1,17 @@
 // Pricing models (docs/rating.md, rule 4) as small pure functions chosen by a factory.
-// Each takes the billable units of one meter in one segment and the segment's fraction of the period, and
-// returns the gross charge (unrounded) with what a customer needs to check it.
+// Each takes the billable units of one meter in one segment, the scale of its tier bounds and the scale of
+// its flat fees, and returns the gross charge (unrounded) with what a customer needs to check it.
 //
 // Proration (rule 4: "tier bounds (upTo) are scaled by fraction"):
-//   - graduated and volume: every tier bound is upTo × fraction, and a tier's flatFee is flatFee × fraction
-//     (a flat fee is a per-period amount like the platform fee, so a segment pays its share). With usage
-//     proportional to the fractions, the segments of a period therefore add up exactly to the whole period.
+//   - graduated and volume: every tier bound is upTo × `bounds` (the segment's fraction for sum and count,
+//     1 for the level aggregations), and a tier's flatFee is flatFee × `fees` (always the fraction: a flat
+//     fee is a per-period amount like the platform fee, so a segment pays its share). With usage proportional
+//     to the fractions, the segments of a period therefore add up exactly to the whole period.
 //   - package: the package size is a unit of sale, not a tier bound: it is not scaled. Billable units are
-//     rounded up to whole packages in each segment.
-//   - Zero billable units cost nothing in every model (no flat fee is charged on an unused tier).
+//     rounded up to whole packages in each segment; zero billable units cost nothing.
+//   - The first tier's flat fee is due even at zero billable units, in graduated and volume alike (zero units
+//     fall in the first tier), as Lago, OpenMeter and Stripe bill it: a first-tier flat fee is a base fee.
+//     A later tier's flat fee is due once the tier holds at least one unit (once it is reached).
 import type { Pricing } from "../terms.js";
 import { Decimal, ZERO, toDecimal } from "../money.js";
 
@@ -20,7 +23,7 @@ export interface TierCharge {
   /** Scaled upper bound (inclusive), null for the last tier. */
   upTo: Decimal | null;
   unitPrice: Decimal;
-  /** Scaled flat fee, charged when the tier holds at least one unit. */
+  /** Scaled flat fee, charged when the tier is reached (the first tier always is). */
   flatFee: Decimal;
   units: Decimal;
   amount: Decimal;
@@ -40,7 +43,8 @@ export interface PriceResult {
   packages?: Decimal;
 }
 
-export type PricingFunction = (billable: Decimal, fraction: Decimal) => PriceResult;
+/** `bounds` scales the tier bounds (upTo), `fees` the tier flat fees; the caller chooses them (rule 4). */
+export type PricingFunction = (billable: Decimal, bounds: Decimal, fees: Decimal) => PriceResult;
 
 /** A tier with Decimals (upTo null: no upper bound; flatFee 0 when none). */
 export interface ParsedTier {
@@ -64,15 +68,16 @@ function perUnit(unitPrice: Decimal): PricingFunction {
 
 /** graduated: each unit priced in the tier it falls in; a tier holds the units up to and including its upTo. */
 export function graduated(list: readonly ParsedTier[]): PricingFunction {
-  return (billable, fraction) => {
+  return (billable, bounds, fees) => {
     let lower = ZERO;
     let amount = ZERO;
     const tiers: TierCharge[] = list.map((t, i) => {
-      const upper = t.upTo === null ? null : t.upTo.times(fraction);
+      const upper = t.upTo === null ? null : t.upTo.times(bounds);
       const room = upper === null ? billable.minus(lower) : Decimal.min(billable, upper).minus(lower);
       const units = room.isPositive() && !room.isZero() ? room : ZERO;
-      const flatFee = t.flatFee.times(fraction);
-      const charge = units.isZero() ? ZERO : units.times(t.unitPrice).plus(flatFee);
+      const flatFee = t.flatFee.times(fees);
+      const reached = i === 0 || !units.isZero();
+      const charge = reached ? units.times(t.unitPrice).plus(flatFee) : ZERO;
       amount = amount.plus(charge);
       const row: TierCharge = { tier: i + 1, from: lower, upTo: upper, unitPrice: t.unitPrice, flatFee, units, amount: charge };
       if (upper !== null) lower = upper;
@@ -84,19 +89,17 @@ export function graduated(list: readonly ParsedTier[]): PricingFunction {
 
 /** volume: every unit priced at the tier the total falls in, plus that tier's flat fee. */
 function volume(list: readonly ParsedTier[]): PricingFunction {
-  return (billable, fraction) => {
+  return (billable, boundScale, fees) => {
     let lower = ZERO;
-    let applied = -1;
-    const bounds = list.map((t) => (t.upTo === null ? null : t.upTo.times(fraction)));
-    if (!billable.isZero()) {
-      applied = bounds.findIndex((upper) => upper === null || billable.lessThanOrEqualTo(upper));
-      if (applied < 0) applied = list.length - 1; // unreachable: the last tier is open-ended
-    }
+    const bounds = list.map((t) => (t.upTo === null ? null : t.upTo.times(boundScale)));
+    // Zero units fall in the first tier (whose flat fee is then due).
+    let applied = bounds.findIndex((upper) => upper === null || billable.lessThanOrEqualTo(upper));
+    if (applied < 0) applied = list.length - 1; // unreachable: the last tier is open-ended
     let amount = ZERO;
     let unitPrice: Decimal | undefined;
     const tiers: TierCharge[] = list.map((t, i) => {
       const upper = bounds[i] ?? null;
-      const flatFee = t.flatFee.times(fraction);
+      const flatFee = t.flatFee.times(fees);
       const units = i === applied ? billable : ZERO;
       const charge = i === applied ? billable.times(t.unitPrice).plus(flatFee) : ZERO;
       if (i === applied) {

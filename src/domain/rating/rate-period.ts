@@ -1,7 +1,8 @@
 // The rating order (docs/rating.md), rule by rule, for one contract and one billing period [start, end).
-// Pure: no I/O, no clock. Every amount is a Decimal (50 significant digits) until rule 9 rounds the lines.
-// ratePeriod is the pipeline; each step is a module beside it: usage-charges.ts (rules 2–6), lines.ts (rules
-// 2–7 as lines), commitment.ts (8), credits.ts (10), compare.ts (11), exceptions.ts.
+// Pure: no I/O, no clock. Every amount is a Decimal (50 significant digits) until rule 8 rounds the lines.
+// ratePeriod is the pipeline; each step is a module beside it: measures.ts (what a meter measures, rule 2),
+// usage-charges.ts (rules 2–6), lines.ts (rules 2–7 as lines), commitment.ts (9), credits.ts (10),
+// compare.ts (11), exceptions.ts.
 //
 // Where the contract is silent, this engine decides (and the tests pin down; docs/rating.md lists these too):
 //  - Segments: the version in force at an instant is the one with the latest effectiveFrom at or before it;
@@ -9,11 +10,14 @@
 //    A part of the period before the first version is a segment with version null (missing_terms, not rated).
 //  - Fractions are against the NOMINAL period length, so a period clipped by the term end is prorated like a
 //    mid-period amendment (fees, included units, tier bounds, caps and commitments all × fraction).
-//  - Tier flat fees are per-period amounts: × fraction, charged when the tier holds at least one unit.
-//    Package sizes are not prorated; zero billable units cost nothing in every model.
+//  - Tier flat fees are per-period amounts: × fraction whatever the aggregation. The first tier's is due even
+//    at zero billable units (graduated and volume); a later tier's once it holds a unit. Package sizes are not
+//    prorated; zero billable units cost nothing in the package and per-unit models.
+//  - Levels (max, latest, unique_count, time_weighted): included units and tier bounds are not prorated.
 //  - One usage line per meter per segment, even at zero usage; contract_discount/contract_cap lines only
 //    when non-zero; a platform_fee line whenever the version has a platformFee.
-//  - Commitment shortfall = commitment − unrounded usage charges, then rounded as its own line (rule 9).
+//  - Commitment shortfall = the rounded commitment − the ROUNDED usage, contract discount and contract cap
+//    lines (rule 9), so the usage charges and the shortfall add up to the rounded commitment to the cent.
 //    A period-scope and a term-scope shortfall, if both apply, are two lines (each with its `scope`).
 //  - Credits: available balances are truncated (never rounded up) to the minor unit, so a grant's balance is
 //    never exceeded; the amount credits may pay is the sum of the rounded non-fee lines, floored at 0.
@@ -21,23 +25,24 @@
 //  - Action: delta > 0 → invoice; delta < 0 → credit_memo (allowTrueDown) or none + over_billed; delta = 0 →
 //    invoice when the credits applied differ from the period's latest issued document (a zero-amount
 //    invoice records the drawdown), else none. A credit memo carries the new credits too.
-//  - usage_spike uses the spikeFactor of the version in force at the period's end, compares the whole
-//    period's usage of each metric metered in the period with the average of the prior periods that exist.
+//  - usage_spike uses the spikeFactor and the meters of the version in force at the period's end, and compares
+//    each meter's usage over the whole period (its own aggregation and filter) with the average of the same
+//    figure over the prior periods that exist.
 //  - materiality uses the version in force at the period's end and is not raised when delta is 0.
 //  - amendment_conflict only for what affects this period: a shared effectiveFrom in force during it, or a
 //    version strictly inside an issued period that overlaps it.
 //  - Descriptions (describe.ts) state proration in whole time units ("× 10 of 31 days"), a commitment across
 //    segments by its parts, and a credit with the balance it leaves (also `balanceAfter`, on the line and in
 //    creditsApplied); figures are never rounded for display.
-import { formatDecimal as q, formatMoney, roundMoney } from "../money.js";
+import { Decimal, formatDecimal as q, formatMoney, roundMoney, sum } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { compare } from "./compare.js";
-import { commitmentLines } from "./commitment.js";
+import { commitmentLines, countsTowardCommitment } from "./commitment.js";
 import { applyCredits } from "./credits.js";
 import { conflictExceptions, dedupe, deltaExceptions, missingTermsExceptions, spikeExceptions, unpricedExceptions } from "./exceptions.js";
 import { inputsHashOfPlan } from "./hash.js";
 import { type LineDraft, type Wording, segmentLines } from "./lines.js";
-import { type PeriodPlan, indexUsage, planRating } from "./plan.js";
+import { type PeriodPlan, indexMeasured, indexUsage, planRating } from "./plan.js";
 import { ENGINE_VERSION, type Line, type RatingContract, type RatingInput, type RatingResult, type Segment } from "./types.js";
 import { rateUsage } from "./usage-charges.js";
 
@@ -49,11 +54,14 @@ export function ratePeriod(input: RatingInput): RatingResult {
   const plan = planRating(input);
   const { span } = plan.current;
   const usage = indexUsage(input.usage, plan);
+  const measured = indexMeasured(input.measured, plan);
   const wording: Wording = { currency: contract.currency, timezone: contract.timezone, nominalMs: span.nominalEndMs - span.startMs };
+  const round = (d: Decimal) => roundMoney(d, contract.currency, contract.roundingMode);
 
-  const charges = rateUsage(plan.current, usage); // rules 2–6
-  const drafts = [...segmentLines(charges, wording), ...commitmentLines(plan, usage, charges, wording)]; // rules 2–8
-  const lines = roundLines(drafts, contract); // rule 9
+  const charges = rateUsage(plan.current, usage, measured); // rules 2–6
+  const lines = roundLines(segmentLines(charges, wording), contract); // rules 2–8
+  const roundedUsageCharges = sum(lines.filter((l) => countsTowardCommitment(l.kind)).map((l) => new Decimal(l.amount)));
+  lines.push(...roundLines(commitmentLines(plan, usage, measured, roundedUsageCharges, round, wording), contract)); // rule 9
   const credits = applyCredits(plan.current, input.creditBalances, lines, contract.currency); // rule 10
   lines.push(...credits.lines);
   const comparison = compare(input, lines, credits.creditsApplied); // rule 11
@@ -62,7 +70,7 @@ export function ratePeriod(input: RatingInput): RatingResult {
   const exceptions = [
     ...missingTermsExceptions(plan.current, usage),
     ...unpricedExceptions(charges),
-    ...spikeExceptions(plan, usage),
+    ...spikeExceptions(plan, usage, measured),
     ...conflictExceptions(plan, input.issuedPeriods),
     ...deltaExceptions(plan, comparison, contract.currency, contract.allowTrueDown),
   ];
@@ -79,7 +87,7 @@ export function ratePeriod(input: RatingInput): RatingResult {
     action: comparison.action,
     creditsApplied: credits.creditsApplied,
     exceptions: dedupe(exceptions),
-    inputsHash: inputsHashOfPlan(input, plan, usage),
+    inputsHash: inputsHashOfPlan(input, plan, usage, measured),
   };
 }
 
@@ -93,7 +101,7 @@ function resultSegments(period: PeriodPlan): Segment[] {
   }));
 }
 
-/** Rule 9 — Rounding: every line to the currency's minor unit, once, with the contract's rounding mode. */
+/** Rule 8 — Rounding: every line to the currency's minor unit, once, with the contract's rounding mode. */
 function roundLines(drafts: readonly LineDraft[], contract: RatingContract): Line[] {
   return drafts.map((d) => ({
     ...d.line,

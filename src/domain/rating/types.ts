@@ -1,7 +1,8 @@
 // The rating engine's input and output. Money and quantities are decimal strings on both sides.
 import { DomainError } from "../../errors.js";
 import type { RatingExceptionKind } from "../exception-kinds.js";
-import type { ContractTerms } from "../terms.js";
+import type { Aggregation, ContractTerms } from "../terms.js";
+import type { Filter, Measure, MeasuredUsage } from "./measures.js";
 import type { RoundingMode } from "../money.js";
 import type { BillingPeriodUnit } from "../periods.js";
 
@@ -71,8 +72,10 @@ export interface RatingInput {
   versions: ContractVersion[];
   /** Must be a billing period of the contract (as returned by the periods module). */
   period: PeriodRef;
-  /** Usage sums for the windows returned by usageWindows(); rows for other windows are ignored. */
+  /** Per-metric sums for the windows of usageRequest(); rows for other windows are ignored. */
   usage: UsageAggregate[];
+  /** The figures of usageRequest().measures (meters other than unfiltered sums); absent figures are 0. */
+  measured?: MeasuredUsage[];
   /** Issued invoices minus credit memos plus external billings for this period. */
   alreadyBilled: string;
   /** Balances of grants; a grant absent from this list has its full amount available. */
@@ -81,6 +84,12 @@ export interface RatingInput {
   previousCreditsApplied: CreditAmount[];
   /** Periods with an issued document (only those overlapping `period` matter). */
   issuedPeriods: PeriodRef[];
+}
+
+/** What the engine will read: per-metric sums of `windows`, and the figure of each measure over its window. */
+export interface UsageRequest {
+  windows: UsageWindow[];
+  measures: Array<{ from: string; to: string; measure: Measure }>;
 }
 
 export interface UsageWindowsInput {
@@ -125,7 +134,12 @@ export interface TierExplanation {
 
 export interface Line {
   kind: LineKind;
+  /** usage lines: the meter's id (its metric unless it names one). */
+  meterId?: string;
   metric?: string;
+  /** usage lines: how the meter aggregates its events, and which events it counts (null: all of its metric). */
+  aggregation?: Aggregation;
+  filter?: Filter | null;
   unit?: string;
   /** The segment the line belongs to; null for period-level lines (commitment_shortfall, credit_applied). */
   segment: LineSegment | null;

@@ -1,8 +1,20 @@
 // Rules 2–6 for one period (docs/rating.md): usage, included units, price, meter discount and cap, contract
 // discount and cap, per segment. The figures only; lines.ts writes them as lines.
-import { type Decimal, HUNDRED, ZERO, max, sum } from "../money.js";
-import { type CompiledMeter, type CompiledTerms, type PeriodPlan, type SegmentSpan, type UsageIndex, usageOf } from "./plan.js";
+import { Decimal, HUNDRED, ZERO, max, sum } from "../money.js";
+import { measureKey, usageFromFigure } from "./measures.js";
+import {
+  type CompiledMeter,
+  type CompiledTerms,
+  type MeasuredIndex,
+  type PeriodPlan,
+  type SegmentSpan,
+  type UsageIndex,
+  figureOf,
+  usageOf,
+} from "./plan.js";
 import type { PriceResult } from "./pricing.js";
+
+const ONE = new Decimal(1);
 
 export interface MeterCharge {
   meter: CompiledMeter;
@@ -27,7 +39,8 @@ export interface SegmentCharges {
   contractCapped: Decimal;
   /** Usage charges of the segment after rules 5–6. */
   net: Decimal;
-  unpriced: Array<{ metric: string; quantity: Decimal }>;
+  /** Usage no meter prices: a metric without a meter, or the events of a metered metric that match no meter's filter. */
+  unpriced: Array<{ metric: string; quantity: Decimal; unmatched: boolean }>;
 }
 
 export interface PeriodCharges {
@@ -37,25 +50,41 @@ export interface PeriodCharges {
 }
 
 /** Rules 2–6 for one period: usage, included units, price, meter discount and cap, contract discount and cap. */
-export function rateUsage(period: PeriodPlan, usage: UsageIndex): PeriodCharges {
+export function rateUsage(period: PeriodPlan, usage: UsageIndex, measured: MeasuredIndex): PeriodCharges {
   const segments: SegmentCharges[] = [];
   for (const segment of period.segments) {
     if (segment.version === null) continue; // rule 1: a gap is not rated (missing_terms)
-    segments.push(segmentCharges(segment, segment.version.terms, usageOf(usage, segment)));
+    segments.push(segmentCharges(segment, segment.version.terms, usage, measured));
   }
   return { segments, usageCharges: sum(segments.map((s) => s.net)) };
 }
 
-function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, used: ReadonlyMap<string, Decimal>): SegmentCharges {
+function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: UsageIndex, measured: MeasuredIndex): SegmentCharges {
   const f = segment.fraction;
+  const figure = (m: CompiledMeter) => figureOf(usage, measured, segment.fromMs, segment.toMs, m.measure, m.key);
 
-  // Rule 2 — Usage: per segment and metric; a metric with no meter in this version is not billed.
-  const unpriced: Array<{ metric: string; quantity: Decimal }> = [];
-  for (const [metric, quantity] of used) {
-    if (!terms.meterByMetric.has(metric) && !quantity.isZero()) unpriced.push({ metric, quantity });
+  // Rule 2 — Usage: per segment and meter. A metric with no meter in this version is not billed, nor are the
+  // events of a metered metric that match none of its meters' filters (the metric's sum minus theirs: the
+  // filters are disjoint, so no event is in two of them).
+  const unpriced: Array<{ metric: string; quantity: Decimal; unmatched: boolean }> = [];
+  for (const [metric, quantity] of usageOf(usage, segment)) {
+    const meters = terms.metersByMetric.get(metric);
+    if (meters === undefined) {
+      if (!quantity.isZero()) unpriced.push({ metric, quantity, unmatched: false });
+      continue;
+    }
+    if (meters.some((m) => m.measure.filter === null)) continue;
+    const matched = sum(
+      meters.map((m) => {
+        const filteredSum = { ...m.measure, aggregation: "sum" as const, uniqueBy: null };
+        return figureOf(usage, measured, segment.fromMs, segment.toMs, filteredSum, measureKey(filteredSum));
+      }),
+    );
+    const rest = quantity.minus(matched);
+    if (!rest.isZero()) unpriced.push({ metric, quantity: rest, unmatched: true });
   }
 
-  const meters = terms.meters.map((meter) => meterCharge(meter, used.get(meter.metric) ?? ZERO, f));
+  const meters = terms.meters.map((meter) => meterCharge(meter, meterUsage(meter, figure(meter), segment), f));
 
   // Rule 6 — Contract discount, then contract cap (scaled by fraction) on the sum of usage charges.
   const meterTotal = sum(meters.map((m) => m.amount));
@@ -75,15 +104,23 @@ function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, used: Readon
   };
 }
 
+/** A meter's usage in a segment from its figure (time_weighted: the level-seconds ÷ the segment's seconds). */
+function meterUsage(meter: CompiledMeter, figure: Decimal, s: SegmentSpan): Decimal {
+  return usageFromFigure(meter.measure, figure, s.fromMs, s.toMs);
+}
+
 /** Rules 3–5 for one meter in one segment. */
 function meterCharge(meter: CompiledMeter, quantity: Decimal, f: Decimal): MeterCharge {
+  // Levels (max, latest, unique_count, time_weighted) are held, not accumulated: 100 included seats are 100
+  // in any part of the period, so their included units and tier bounds are not scaled by the fraction.
+  const scale = meter.level ? ONE : f;
   // Rule 3 — Included units: billable = max(0, usage − included × fraction).
-  const included = meter.included.times(f);
+  const included = meter.included.times(scale);
   const billable = max(ZERO, quantity.minus(included));
-  // Rule 4 — Price: the meter's pricing model on billable units, tier bounds scaled by fraction.
-  const price = meter.price(billable, f);
+  // Rule 4 — Price: the meter's pricing model on billable units, tier bounds scaled (flows), flat fees × fraction.
+  const price = meter.price(billable, scale, f);
   const gross = price.amount;
-  // Rule 5 — Meter discount, then meter cap (cap scaled by fraction).
+  // Rule 5 — Meter discount, then meter cap (cap scaled by fraction whatever the aggregation: it is money).
   const discount = gross.times(meter.discountPercent).dividedBy(HUNDRED);
   const afterDiscount = gross.minus(discount);
   const capScaled = meter.cap === null ? null : meter.cap.times(f);
