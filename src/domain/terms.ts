@@ -145,7 +145,12 @@ export const Meter = z
           "time_weighted (a level each event sets, averaged over the segment's seconds). Default sum",
       ),
     uniqueBy: PropertyName.optional().describe("unique_count only (and required there): the property whose distinct values are counted"),
-    filter: MeterFilter.nullable().optional(),
+    filter: MeterFilter.nullable()
+      .optional()
+      .describe(
+        "Which events count toward this meter: for every property named, properties[property] must be one of the values (JSON scalars, " +
+          "compared by canonical JSON). Meters of one metric must be disjoint. Absent or null: every event of the metric",
+      ),
     included: QuantityString.default("0").describe(
       "Units included each billing period, not billed; prorated by the segment's fraction for sum and count, whole for the level aggregations. Default 0",
     ),

@@ -370,7 +370,7 @@ describe("issuing", () => {
     ]);
     const header = rows[9]!;
     expect(header).toEqual([
-      "lineNo", "kind", "metric", "segment.from", "segment.to", "usage", "included", "billable", "pricingModel", "unitPrice", "tiers",
+      "lineNo", "kind", "meterId", "metric", "aggregation", "filter", "segment.from", "segment.to", "usage", "included", "billable", "pricingModel", "unitPrice", "tiers",
       "packageSize", "packagePrice", "gross", "discount", "amount", "description",
     ]);
     const byName = (row: string[]) => Object.fromEntries(header.map((h, i) => [h, row[i]]));

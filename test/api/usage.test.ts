@@ -471,8 +471,8 @@ describe("GET /v1/contracts/{id}/usage-summary", () => {
       period: { start: "2026-03-01T00:00:00.000Z", end: "2026-04-01T00:00:00.000Z" },
       version: 1,
       meters: [
-        { metric: "api_calls", unit: "call", used: "750.5", included: "1000", remaining: "249.5", shareUsed: "0.7505" },
-        { metric: "storage_gb", unit: null, used: "0", included: "0", remaining: "0", shareUsed: null },
+        { meterId: "api_calls", metric: "api_calls", aggregation: "sum", filter: null, unit: "call", used: "750.5", included: "1000", remaining: "249.5", shareUsed: "0.7505" },
+        { meterId: "storage_gb", metric: "storage_gb", aggregation: "sum", filter: null, unit: null, used: "0", included: "0", remaining: "0", shareUsed: null },
       ],
       unmetered: [{ metric: "gpu_hours", used: "2" }],
     });

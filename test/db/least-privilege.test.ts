@@ -120,7 +120,8 @@ describe("the runtime role", () => {
       document_counters: ["last_number"],
       exceptions: ["calculation_id", "decision", "details", "last_seen_at", "message", "note", "resolved_at", "resolved_by", "status"],
       usage_events: ["void_reason", "voided_at", "voided_by"],
-      usage_rollups: ["events", "quantity"],
+      usage_dimensions: ["properties"],
+      usage_rollups: ["events", "max_quantity", "quantity"],
     });
   });
 

@@ -438,12 +438,26 @@ export interface components {
             } | null;
             /** @description The priced usage metrics; usage of a metric without a meter raises unpriced_metric (blocking) */
             meters: {
-                /** @description The usage metric this meter prices, as sent in usage events (e.g. api_calls); once per version */
+                /** @description The meter's id, named by lines, usage summaries and explanations; defaults to `metric`. Required, and unique within the version, when a metric has several meters */
+                id?: string;
+                /** @description The usage metric this meter prices, as sent in usage events (e.g. api_calls) */
                 metric: string;
                 /** @description The unit shown on invoice lines and the backup (e.g. call, GB) */
                 unit?: string;
                 /**
-                 * @description Units included in the fees each billing period, not billed; prorated by the segment's fraction. Default 0
+                 * @description How the segment's non-voided events of the meter make its usage: sum (Σ quantity), count (number of events), max (largest quantity), latest (quantity of the last event before the segment's end, looking back), unique_count (distinct properties[uniqueBy]), time_weighted (a level each event sets, averaged over the segment's seconds). Default sum
+                 * @default sum
+                 * @enum {string}
+                 */
+                aggregation: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                /** @description unique_count only (and required there): the property whose distinct values are counted */
+                uniqueBy?: string;
+                /** @description Which events count toward this meter: for every property named, properties[property] must be one of the values (JSON scalars, compared by canonical JSON). Meters of one metric must be disjoint. Absent or null: every event of the metric */
+                filter?: {
+                    [key: string]: (string | number | boolean)[];
+                } | null;
+                /**
+                 * @description Units included each billing period, not billed; prorated by the segment's fraction for sum and count, whole for the level aggregations. Default 0
                  * @default 0
                  */
                 included: string;
@@ -558,11 +572,24 @@ export interface components {
             } | null;
             /** @description The priced usage metrics; usage of a metric without a meter raises unpriced_metric (blocking) */
             meters: {
-                /** @description The usage metric this meter prices, as sent in usage events (e.g. api_calls); once per version */
+                /** @description The meter's id, named by lines, usage summaries and explanations; defaults to `metric`. Required, and unique within the version, when a metric has several meters */
+                id?: string;
+                /** @description The usage metric this meter prices, as sent in usage events (e.g. api_calls) */
                 metric: string;
                 /** @description The unit shown on invoice lines and the backup (e.g. call, GB) */
                 unit?: string;
-                /** @description Units included in the fees each billing period, not billed; prorated by the segment's fraction. Default 0 */
+                /**
+                 * @description How the segment's non-voided events of the meter make its usage: sum (Σ quantity), count (number of events), max (largest quantity), latest (quantity of the last event before the segment's end, looking back), unique_count (distinct properties[uniqueBy]), time_weighted (a level each event sets, averaged over the segment's seconds). Default sum
+                 * @enum {string}
+                 */
+                aggregation?: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                /** @description unique_count only (and required there): the property whose distinct values are counted */
+                uniqueBy?: string;
+                /** @description Which events count toward this meter: for every property named, properties[property] must be one of the values (JSON scalars, compared by canonical JSON). Meters of one metric must be disjoint. Absent or null: every event of the metric */
+                filter?: {
+                    [key: string]: (string | number | boolean)[];
+                } | null;
+                /** @description Units included each billing period, not billed; prorated by the segment's fraction for sum and count, whole for the level aggregations. Default 0 */
                 included?: string;
                 /** @description How billable units (usage above the included units) are priced */
                 pricing: {
@@ -1707,7 +1734,18 @@ export interface operations {
                         lines: {
                             /** @enum {string} */
                             kind: "platform_fee" | "usage" | "contract_discount" | "contract_cap" | "commitment_shortfall" | "credit_applied";
+                            /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                            meterId?: string;
                             metric?: string;
+                            /**
+                             * @description usage lines: how the meter aggregates its events (docs/rating.md)
+                             * @enum {string}
+                             */
+                            aggregation?: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                            /** @description usage lines: which events of the metric the meter counts; null: all of them */
+                            filter?: {
+                                [key: string]: (string | number | boolean)[];
+                            } | null;
                             unit?: string;
                             segment: {
                                 from: string;
@@ -2025,6 +2063,8 @@ export interface operations {
                         lines: {
                             lineNo: number;
                             kind: string;
+                            /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                            meterId?: string;
                             metric: string | null;
                             amount: string;
                             explanation: {
@@ -2243,7 +2283,18 @@ export interface operations {
                         lines: {
                             /** @enum {string} */
                             kind: "platform_fee" | "usage" | "contract_discount" | "contract_cap" | "commitment_shortfall" | "credit_applied";
+                            /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                            meterId?: string;
                             metric?: string;
+                            /**
+                             * @description usage lines: how the meter aggregates its events (docs/rating.md)
+                             * @enum {string}
+                             */
+                            aggregation?: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                            /** @description usage lines: which events of the metric the meter counts; null: all of them */
+                            filter?: {
+                                [key: string]: (string | number | boolean)[];
+                            } | null;
                             unit?: string;
                             segment: {
                                 from: string;
@@ -2971,6 +3022,8 @@ export interface operations {
                             lines: {
                                 lineNo: number;
                                 kind: string;
+                                /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                                meterId?: string;
                                 metric: string | null;
                                 amount: string;
                                 explanation: {
@@ -3141,6 +3194,8 @@ export interface operations {
                         lines: {
                             lineNo: number;
                             kind: string;
+                            /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                            meterId?: string;
                             metric: string | null;
                             amount: string;
                             explanation: {
@@ -4003,9 +4058,16 @@ export interface operations {
                         /** @description The contract version in force at `at` */
                         version: number;
                         meters: {
+                            /** @description The meter's id (its metric unless the contract names one) */
+                            meterId: string;
                             metric: string;
+                            /** @enum {string} */
+                            aggregation: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                            filter: {
+                                [key: string]: (string | number | boolean)[];
+                            } | null;
                             unit: string | null;
-                            /** @description Non-voided usage in the whole billing period */
+                            /** @description The meter's usage over the whole billing period by its aggregation and filter (non-voided events; a time_weighted level is carried to the period's end) */
                             used: string;
                             /** @description The meter's included units as written (not prorated) */
                             included: string;

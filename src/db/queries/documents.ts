@@ -104,7 +104,7 @@ export interface DocumentInsert {
   inputsHash: string;
   issuedAt: string;
   issuedBy: string;
-  lines: { lineNo: number; kind: string; metric: string | null; amount: string; explanation: Record<string, unknown> }[];
+  lines: { lineNo: number; kind: string; meterId?: string; metric: string | null; amount: string; explanation: Record<string, unknown> }[];
 }
 
 /** The document, its lines and its credit drawdowns (the period's full credit use; a later document for the period supersedes them). */
@@ -122,7 +122,19 @@ export async function insertDocument(sql: Sql, d: DocumentInsert): Promise<void>
       `INSERT INTO document_lines (document_id, line_no, kind, metric, amount, explanation)
        SELECT $1::uuid, l.line_no, l.kind, l.metric, l.amount, l.explanation
        FROM jsonb_to_recordset($2::jsonb) AS l(line_no int, kind text, metric text, amount numeric, explanation jsonb)`,
-      [d.id, JSON.stringify(d.lines.map((l) => ({ line_no: l.lineNo, kind: l.kind, metric: l.metric, amount: l.amount, explanation: l.explanation })))],
+      // A usage line's meterId is kept in its explanation (no column of its own): what the audit digest covers.
+      [
+        d.id,
+        JSON.stringify(
+          d.lines.map((l) => ({
+            line_no: l.lineNo,
+            kind: l.kind,
+            metric: l.metric,
+            amount: l.amount,
+            explanation: l.meterId === undefined ? l.explanation : { meterId: l.meterId, ...l.explanation },
+          })),
+        ),
+      ],
     );
   for (const c of d.creditsApplied)
     await sql.query(

@@ -94,6 +94,60 @@ export async function lockedExceptionDetails<T>(sql: Sql, dedupeKey: string): Pr
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Rollup dimensions: the properties the meters of an id's contracts filter on
+
+/**
+ * Brings usage_dimensions up to date for these ids: per id and metric, every property a meter of any version of
+ * any contract of the id filters on. Returns the (id, metric) pairs whose set grew (new rows included): their
+ * rollups must be rebuilt. Reads the versions as stored, so call it after the version is written.
+ */
+export async function refreshUsageDimensions(sql: Sql, identifiers: string[]): Promise<{ customer_id: string; metric: string }[]> {
+  if (identifiers.length === 0) return [];
+  return sql.query<{ customer_id: string; metric: string }>(
+    `WITH wanted AS (
+       SELECT ci.identifier AS customer_id, m ->> 'metric' AS metric, array_agg(DISTINCT k ORDER BY k) AS properties
+       FROM contract_identifiers ci
+       JOIN contract_versions v ON v.contract_id = ci.contract_id
+       CROSS JOIN LATERAL jsonb_array_elements(v.terms -> 'meters') AS m
+       CROSS JOIN LATERAL jsonb_object_keys(CASE WHEN jsonb_typeof(m -> 'filter') = 'object' THEN m -> 'filter' ELSE '{}'::jsonb END) AS k
+       WHERE ci.identifier = ANY($1::text[])
+       GROUP BY 1, 2
+     )
+     INSERT INTO usage_dimensions (customer_id, metric, properties)
+     SELECT customer_id, metric, properties FROM wanted ORDER BY customer_id, metric
+     ON CONFLICT (customer_id, metric) DO UPDATE SET properties = EXCLUDED.properties
+       WHERE NOT (usage_dimensions.properties @> EXCLUDED.properties)
+     RETURNING customer_id, metric`,
+    [[...new Set(identifiers)].sort()],
+  );
+}
+
+/** Recomputes the rollups of these (id, metric) pairs from their non-voided events, under their current dimensions. */
+export async function rebuildRollups(sql: Sql, pairs: readonly { customer_id: string; metric: string }[]): Promise<void> {
+  if (pairs.length === 0) return;
+  const params = [pairs.map((p) => p.customer_id), pairs.map((p) => p.metric)];
+  // Emptied, not deleted (the runtime role deletes nothing): rows left at zero events are read as absent.
+  await sql.query(
+    `UPDATE usage_rollups r SET quantity = 0, events = 0, max_quantity = NULL
+     FROM unnest($1::text[], $2::text[]) AS p(customer_id, metric)
+     WHERE r.customer_id = p.customer_id AND r.metric = p.metric`,
+    params,
+  );
+  await sql.query(
+    `INSERT INTO usage_rollups (customer_id, metric, hour, dims, quantity, events, max_quantity)
+     SELECT e.customer_id, e.metric, date_trunc('hour', e.occurred_at, 'UTC'), ${dimsOf("e.properties")},
+            sum(e.quantity), count(*), max(e.quantity)
+     FROM unnest($1::text[], $2::text[]) AS p(customer_id, metric)
+     JOIN usage_events e ON e.customer_id = p.customer_id AND e.metric = p.metric AND e.voided_at IS NULL
+     LEFT JOIN usage_dimensions d ON d.customer_id = e.customer_id AND d.metric = e.metric
+     GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+     ON CONFLICT (customer_id, metric, hour, dims) DO UPDATE
+       SET quantity = EXCLUDED.quantity, events = EXCLUDED.events, max_quantity = EXCLUDED.max_quantity`,
+    params,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // Ingestion
 
 /** An event as stored: ids as given, quantity and instant normalised, properties as JSON text. */
@@ -109,6 +163,13 @@ export interface NewUsageEvent {
   late: boolean;
 }
 
+/**
+ * An event's rollup dimensions: the values of the properties some meter of its id's contracts filters on
+ * (usage_dimensions `d`, joined on the event's id and metric), '{}' for the common case of none.
+ */
+const dimsOf = (props: string) => `CASE WHEN d.properties IS NULL THEN '{}' ELSE usage_dims(${props}, d.properties) END`;
+const DIMS_OF_INS = dimsOf("ins.properties");
+
 // One INSERT … SELECT FROM unnest(…) ORDER BY (customer_id, event_id) ON CONFLICT DO NOTHING, whose
 // RETURNING rows feed, in the same statement, the hourly rollup upsert (sorted by its key). The unique
 // index on (customer_id, event_id) is what makes it exactly once, also under concurrency; the fixed lock
@@ -122,17 +183,21 @@ WITH ins AS (
        AS u(customer_id, event_id, metric, quantity, occurred_at, properties, body_hash, late)
   ORDER BY u.customer_id, u.event_id
   ON CONFLICT (customer_id, event_id) DO NOTHING
-  RETURNING customer_id, event_id, metric, quantity, occurred_at
+  RETURNING customer_id, event_id, metric, quantity, occurred_at, properties
 ),
 hours AS (
-  SELECT customer_id, metric, date_trunc('hour', occurred_at, 'UTC') AS hour, sum(quantity) AS quantity, count(*) AS events
-  FROM ins GROUP BY 1, 2, 3
+  SELECT ins.customer_id, ins.metric, date_trunc('hour', ins.occurred_at, 'UTC') AS hour,
+         ${DIMS_OF_INS} AS dims,
+         sum(ins.quantity) AS quantity, count(*) AS events, max(ins.quantity) AS max_quantity
+  FROM ins LEFT JOIN usage_dimensions d ON d.customer_id = ins.customer_id AND d.metric = ins.metric
+  GROUP BY 1, 2, 3, 4
 ),
 rolled AS (
-  INSERT INTO usage_rollups (customer_id, metric, hour, quantity, events)
-  SELECT customer_id, metric, hour, quantity, events FROM hours ORDER BY customer_id, metric, hour
-  ON CONFLICT (customer_id, metric, hour) DO UPDATE
-    SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events
+  INSERT INTO usage_rollups (customer_id, metric, hour, dims, quantity, events, max_quantity)
+  SELECT customer_id, metric, hour, dims, quantity, events, max_quantity FROM hours ORDER BY customer_id, metric, hour, dims
+  ON CONFLICT (customer_id, metric, hour, dims) DO UPDATE
+    SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events,
+        max_quantity = GREATEST(usage_rollups.max_quantity, EXCLUDED.max_quantity)
 )
 -- Only the events that were NOT inserted come back (usually none), not the thousand that were.
 SELECT u.customer_id, u.event_id FROM unnest($1::text[], $2::text[]) AS u(customer_id, event_id)
@@ -205,18 +270,27 @@ const VOID_SQL = `
 WITH v AS (
   UPDATE usage_events SET voided_at = clock_timestamp(), void_reason = $3, voided_by = $4
   WHERE customer_id = $1 AND event_id = ANY($2::text[]) AND voided_at IS NULL
-  RETURNING event_id, metric, quantity, occurred_at
+  RETURNING event_id, metric, quantity, occurred_at, properties
 ),
 hours AS (
-  SELECT metric, date_trunc('hour', occurred_at, 'UTC') AS hour, sum(quantity) AS quantity, count(*) AS events
-  FROM v GROUP BY 1, 2
+  SELECT v.metric, date_trunc('hour', v.occurred_at, 'UTC') AS hour, ${dimsOf("v.properties")} AS dims,
+         sum(v.quantity) AS quantity, count(*) AS events
+  FROM v LEFT JOIN usage_dimensions d ON d.customer_id = $1 AND d.metric = v.metric
+  GROUP BY 1, 2, 3
 ),
 rolled AS (
   -- The rollup row exists (its events were counted there); the upsert keeps the same lock order as ingestion.
-  INSERT INTO usage_rollups (customer_id, metric, hour, quantity, events)
-  SELECT $1, metric, hour, -quantity, -events FROM hours ORDER BY metric, hour
-  ON CONFLICT (customer_id, metric, hour) DO UPDATE
-    SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events
+  -- The hour's largest quantity is read again without the voided events (this statement's snapshot still
+  -- sees them unvoided, hence the explicit NOT event_id = ANY).
+  INSERT INTO usage_rollups (customer_id, metric, hour, dims, quantity, events, max_quantity)
+  SELECT $1, h.metric, h.hour, h.dims, -h.quantity, -h.events,
+         (SELECT max(e.quantity) FROM usage_events e LEFT JOIN usage_dimensions d ON d.customer_id = $1 AND d.metric = e.metric
+          WHERE e.customer_id = $1 AND e.metric = h.metric AND e.occurred_at >= h.hour AND e.occurred_at < h.hour + interval '1 hour'
+            AND e.voided_at IS NULL AND NOT (e.event_id = ANY($2::text[])) AND ${dimsOf("e.properties")} = h.dims)
+  FROM hours h ORDER BY h.metric, h.hour, h.dims
+  ON CONFLICT (customer_id, metric, hour, dims) DO UPDATE
+    SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events,
+        max_quantity = EXCLUDED.max_quantity
 )
 SELECT event_id, occurred_at FROM v`;
 

@@ -12,6 +12,7 @@ export const CreditApplied = z.object({
 export const DocumentLine = z.object({
   lineNo: z.number().int(),
   kind: z.string(),
+  meterId: z.string().optional().describe("usage lines: the meter's id (its metric unless the contract names one)"),
   metric: z.string().nullable(),
   amount: z.string(),
   explanation: z.record(z.string(), z.unknown()),

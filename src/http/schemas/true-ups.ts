@@ -1,5 +1,6 @@
 // Schemas of true-ups: previews, calculations and issuing.
 import { z } from "zod";
+import { AGGREGATIONS } from "../../domain/terms.js";
 import { Id, Instant, Period } from "./common.js";
 import { CreditApplied } from "./documents.js";
 import { Exception } from "./exceptions.js";
@@ -17,7 +18,14 @@ const Tier = z.object({
 /** A rated line with its explanation: enough for a customer to check the number (docs/rating.md, "Explanations"). */
 export const Line = z.object({
   kind: z.enum(["platform_fee", "usage", "contract_discount", "contract_cap", "commitment_shortfall", "credit_applied"]),
+  meterId: z.string().optional().describe("usage lines: the meter's id (its metric unless the contract names one)"),
   metric: z.string().optional(),
+  aggregation: z.enum(AGGREGATIONS).optional().describe("usage lines: how the meter aggregates its events (docs/rating.md)"),
+  filter: z
+    .record(z.string(), z.array(z.union([z.string(), z.number(), z.boolean()])))
+    .nullable()
+    .optional()
+    .describe("usage lines: which events of the metric the meter counts; null: all of them"),
   unit: z.string().optional(),
   segment: z.object({ from: z.string(), to: z.string(), version: z.number().int() }).nullable(),
   usage: z.string().nullable(),

@@ -2,6 +2,7 @@
 // The batch schema documents every rule the service's one-pass validation checks (format, precision, the
 // accepted time window, property size): both read the domain's table, domain/usage-rules.ts.
 import { z } from "zod";
+import { AGGREGATIONS } from "../../domain/terms.js";
 import {
   type TimeWindow,
   USAGE_RULES,
@@ -111,9 +112,16 @@ export const UsageSummary = z.object({
   version: z.number().int().describe("The contract version in force at `at`"),
   meters: z.array(
     z.object({
+      meterId: z.string().describe("The meter's id (its metric unless the contract names one)"),
       metric: z.string(),
+      aggregation: z.enum(AGGREGATIONS),
+      filter: z.record(z.string(), z.array(z.union([z.string(), z.number(), z.boolean()]))).nullable(),
       unit: z.string().nullable(),
-      used: z.string().describe("Non-voided usage in the whole billing period"),
+      used: z
+        .string()
+        .describe(
+          "The meter's usage over the whole billing period by its aggregation and filter (non-voided events; a time_weighted level is carried to the period's end)",
+        ),
       included: z.string().describe("The meter's included units as written (not prorated)"),
       remaining: z.string().describe("max(0, included − used)"),
       shareUsed: z.string().nullable().describe("used ÷ included, 9 decimals half-up; null when included is 0"),

@@ -3,6 +3,7 @@ import type { Database } from "../../db/client.js";
 import { newId } from "../../db/ids.js";
 import { insertVersion, lastVersionNumber } from "../../db/queries/contracts.js";
 import { transaction } from "../../db/tx.js";
+import { refreshRollupDimensions } from "../usage/rollup-dimensions.js";
 import type { ContractTerms } from "../../domain/terms.js";
 import { type FieldIssue, invalid } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
@@ -38,6 +39,7 @@ export async function amendContract(db: Database, actor: string, contractId: str
       terms: input.terms,
       createdBy: actor,
     });
+    await refreshRollupDimensions(sql, [contract.customerId, ...contract.accountIds]);
     const view = toVersionView(version);
     const attests = await versionAttestation(sql, contractId, version.version);
     await appendAudit(sql, { actor, action: "contract.amended", entityType: "contract", entityId: contractId, payload: { version: view, attests } });

@@ -4,6 +4,7 @@ import { isExclusionViolation } from "../../db/errors.js";
 import { newId } from "../../db/ids.js";
 import { insertContract, insertIdentifiers, insertVersion, overlappingIdentifiers } from "../../db/queries/contracts.js";
 import { transaction } from "../../db/tx.js";
+import { refreshRollupDimensions } from "../usage/rollup-dimensions.js";
 import { isKnownCurrency } from "../../domain/money.js";
 import { contractTerm, isValidTimezone } from "../../domain/periods.js";
 import type { ContractTerms } from "../../domain/terms.js";
@@ -82,6 +83,7 @@ export async function createContract(db: Database, actor: string, input: CreateC
         createdBy: actor,
       });
       await insertIdentifiers(sql, id, identifiers, termStart, termEnd);
+      await refreshRollupDimensions(sql, identifiers);
       const view = { ...toContractView(contract), versions: [toVersionView(version)] };
       // attests: the digest of version 1 and the contract's header as stored, which a deep verify recomputes.
       const attests = await versionAttestation(sql, id, 1);

@@ -20,6 +20,15 @@ function tiersText(e: Record<string, unknown>): string {
     .join("; ");
 }
 
+/** A meter's filter as one cell: "plan in [pro, team]; region in [eu]" (empty when it counts every event of its metric). */
+function filterText(filter: unknown): string {
+  if (!filter || typeof filter !== "object") return "";
+  return Object.entries(filter as Record<string, unknown[]>)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([p, values]) => `${p} in [${values.map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join(", ")}]`)
+    .join("; ");
+}
+
 type Explanation = Record<string, unknown> & { segment?: { from: string; to: string; version: number } | null };
 
 /**
@@ -29,7 +38,10 @@ type Explanation = Record<string, unknown> & { segment?: { from: string; to: str
 const LINE_COLUMNS: Array<{ name: string; full?: true; value: (l: DocumentLineView, e: Explanation) => unknown }> = [
   { name: "lineNo", value: (l) => l.lineNo },
   { name: "kind", value: (l) => l.kind },
+  { name: "meterId", value: (l) => l.meterId },
   { name: "metric", value: (l) => l.metric },
+  { name: "aggregation", value: (_, e) => e.aggregation },
+  { name: "filter", value: (_, e) => filterText(e.filter) },
   { name: "segment.from", value: (_, e) => e.segment?.from },
   { name: "segment.to", value: (_, e) => e.segment?.to },
   { name: "segment.version", full: true, value: (_, e) => e.segment?.version },

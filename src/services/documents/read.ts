@@ -7,6 +7,8 @@ import { notFound } from "../../errors.js";
 export interface DocumentLineView {
   lineNo: number;
   kind: string;
+  /** usage lines: the meter's id. Stored inside the explanation (so the audit digest of the line covers it). */
+  meterId?: string;
   metric: string | null;
   amount: string;
   explanation: Record<string, unknown>;
@@ -41,7 +43,15 @@ async function linesOf(sql: Sql, ids: string[]): Promise<Map<string, DocumentLin
   const out = new Map<string, DocumentLineView[]>();
   for (const r of await documentLineRows(sql, ids)) {
     const list = out.get(r.document_id) ?? [];
-    list.push({ lineNo: r.line_no, kind: r.kind, metric: r.metric, amount: r.amount, explanation: r.explanation });
+    const { meterId, ...explanation } = r.explanation;
+    list.push({
+      lineNo: r.line_no,
+      kind: r.kind,
+      ...(typeof meterId === "string" ? { meterId } : {}),
+      metric: r.metric,
+      amount: r.amount,
+      explanation,
+    });
     out.set(r.document_id, list);
   }
   return out;

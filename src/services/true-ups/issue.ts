@@ -88,8 +88,8 @@ async function issueDocument(
   const amount = formatMoney(new Decimal(result.delta).abs(), result.currency);
   const creditsApplied = result.creditsApplied.filter((c) => !new Decimal(c.amount).isZero());
   const lines: DocumentLineView[] = result.lines.map((l, i) => {
-    const { kind: lineKind, metric, amount: lineAmount, ...explanation } = l;
-    return { lineNo: i + 1, kind: lineKind, metric: metric ?? null, amount: lineAmount, explanation };
+    const { kind: lineKind, meterId, metric, amount: lineAmount, ...explanation } = l;
+    return { lineNo: i + 1, kind: lineKind, ...(meterId === undefined ? {} : { meterId }), metric: metric ?? null, amount: lineAmount, explanation };
   });
   const document: DocumentView = {
     id,

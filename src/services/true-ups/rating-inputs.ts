@@ -1,12 +1,13 @@
 // Everything the rating engine needs for one contract period, read from the database in one place: the
-// contract, its versions, the usage sums of exactly the windows the engine's plan names, what was already
+// contract, its versions, the usage sums and meter figures of exactly the windows the engine's plan names, what was already
 // billed for the period (and of what it is made), the grants' balances, the credits of the period's latest
 // document and the periods already issued.
 import { type BilledSource, alreadyBilled, billedSources, creditsUsedElsewhere, issuedPeriods, latestCreditsApplied, latestDocument } from "../../db/queries/billing.js";
 import { type ContractRecord, versionsOf } from "../../db/queries/contracts.js";
+import { measureUsage } from "../../db/queries/measures.js";
 import { sumUsage } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
-import { type ContractVersion, type CreditBalance, Decimal, type PeriodRef, type RatingContract, type RatingInput, usageWindows } from "../../domain/index.js";
+import { type ContractVersion, type CreditBalance, Decimal, type PeriodRef, type RatingContract, type RatingInput, usageRequest } from "../../domain/index.js";
 
 export interface IssuedDocumentRef {
   id: string;
@@ -63,7 +64,9 @@ export async function loadRatingInputs(sql: Sql, contract: ContractRecord, perio
   const versions = await versionsFor(sql, contract.id);
   const customerIds = [contract.customerId, ...contract.accountIds];
   // One after the other: a transaction is one connection, which runs one query at a time anyway.
-  const usage = await sumUsage(sql, customerIds, usageWindows({ contract: ratingContract, versions, period }));
+  const request = usageRequest({ contract: ratingContract, versions, period });
+  const usage = await sumUsage(sql, customerIds, request.windows);
+  const measured = await measureUsage(sql, customerIds, request.measures);
   const billed = await alreadyBilled(sql, contract.id, period);
   const usedElsewhere = await creditsUsedElsewhere(sql, contract.id, period.start);
   const previous = await latestCreditsApplied(sql, contract.id, period.start);
@@ -75,6 +78,7 @@ export async function loadRatingInputs(sql: Sql, contract: ContractRecord, perio
     versions,
     period,
     usage,
+    measured,
     alreadyBilled: billed,
     creditBalances: creditBalancesOf(versions, usedElsewhere),
     previousCreditsApplied: previous.map((p) => ({ grantId: p.grant_id, amount: p.amount })),

@@ -1,14 +1,19 @@
 // The usage summary of a contract: usage against each meter for the billing period containing an instant.
 import type { Database } from "../../db/client.js";
+import { measureUsage } from "../../db/queries/measures.js";
 import { sumUsage } from "../../db/queries/usage.js";
+import { type Filter, isPlainSum, measureKey, measureOf, usageFromFigure } from "../../domain/rating/measures.js";
 import { Decimal, formatDecimal } from "../../domain/money.js";
 import { formatInstant, periodContaining } from "../../domain/periods.js";
-import type { Meter } from "../../domain/terms.js";
+import type { Aggregation, Meter } from "../../domain/terms.js";
 import { conflict, invalid } from "../../errors.js";
 import { getContract, periodContractOf } from "../contracts/read.js";
 
 export interface MeterUsage {
+  meterId: string;
   metric: string;
+  aggregation: Aggregation;
+  filter: Filter | null;
   unit: string | null;
   used: string;
   included: string;
@@ -27,9 +32,10 @@ export interface UsageSummary {
 
 /**
  * Per meter of the version in force at `at` (default: now): usage of the whole billing period containing
- * `at` (all the contract's customer and account ids, non-voided events), against the meter's included
- * units as written (not prorated; the true-up prorates). Metrics used in the period without a meter are
- * listed apart.
+ * `at` (all the contract's customer and account ids, non-voided events), by the meter's aggregation and
+ * filter, against the meter's included units as written (not prorated; the true-up prorates). A
+ * time_weighted meter's level is carried to the period's end (what the period will bill if nothing changes).
+ * Metrics used in the period without a meter are listed apart.
  */
 export async function usageSummary(db: Database, contractId: string, at: string | undefined, now: Date): Promise<UsageSummary> {
   const contract = await getContract(db, contractId);
@@ -44,14 +50,25 @@ export async function usageSummary(db: Database, contractId: string, at: string 
     .pop();
   if (!version) throw conflict(`no version of contract ${contractId} is in force at ${instant}`);
 
-  const rows = await sumUsage(db.sql, [contract.customerId, ...contract.accountIds], [{ from: period.start, to: period.end }]);
-  const used = new Map(rows.map((r) => [r.metric, new Decimal(r.quantity)]));
-  const meters: MeterUsage[] = (version.terms.meters as Meter[]).map((m) => {
-    const u = used.get(m.metric) ?? new Decimal(0);
+  const ids = [contract.customerId, ...contract.accountIds];
+  const rows = await sumUsage(db.sql, ids, [{ from: period.start, to: period.end }]);
+  const totals = new Map(rows.map((r) => [r.metric, new Decimal(r.quantity)]));
+  const measures = (version.terms.meters as Meter[]).map((m) => measureOf(m));
+  const asked = measures.filter((m) => !isPlainSum(m)).map((measure) => ({ from: period.start, to: period.end, measure }));
+  const figures = new Map((await measureUsage(db.sql, ids, asked)).map((f) => [measureKey(f.measure), new Decimal(f.value)]));
+  const startMs = Date.parse(period.start);
+  const endMs = Date.parse(period.end);
+  const meters: MeterUsage[] = (version.terms.meters as Meter[]).map((m, i) => {
+    const measure = measures[i]!;
+    const figure = isPlainSum(measure) ? (totals.get(m.metric) ?? new Decimal(0)) : (figures.get(measureKey(measure)) ?? new Decimal(0));
+    const u = usageFromFigure(measure, figure, startMs, endMs);
     const included = new Decimal(m.included ?? "0");
     const remaining = Decimal.max(0, included.minus(u));
     return {
+      meterId: m.id ?? m.metric,
       metric: m.metric,
+      aggregation: measure.aggregation,
+      filter: measure.filter,
       unit: m.unit ?? null,
       used: formatDecimal(u),
       included: formatDecimal(included),
