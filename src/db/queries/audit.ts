@@ -191,17 +191,26 @@ export async function eachUsageEventPage(sql: Sql, pageSize: number, page: (rows
   await sql.query("CLOSE audit_usage");
 }
 
-/** The hourly rollups that differ from the sums of the non-voided events they stand for (at most 200). */
+/**
+ * The hourly rollups that differ from the non-voided events they stand for (at most 200): per id, metric, hour
+ * and dimensions (usage_dimensions), the sum, the count and the largest quantity.
+ */
 export async function rollupMismatches(sql: Sql): Promise<{ customer_id: string; metric: string; hour: string; stored: string | null; actual: string | null }[]> {
   return sql.query(
     `WITH actual AS (
-       SELECT customer_id, metric, date_trunc('hour', occurred_at, 'UTC') AS hour, sum(quantity) AS quantity, count(*) AS events
-       FROM usage_events WHERE voided_at IS NULL GROUP BY 1, 2, 3)
+       SELECT e.customer_id, e.metric, date_trunc('hour', e.occurred_at, 'UTC') AS hour,
+              CASE WHEN d.properties IS NULL THEN '{}' ELSE usage_dims(e.properties, d.properties) END AS dims,
+              sum(e.quantity) AS quantity, count(*) AS events, max(e.quantity) AS max_quantity
+       FROM usage_events e LEFT JOIN usage_dimensions d ON d.customer_id = e.customer_id AND d.metric = e.metric
+       WHERE e.voided_at IS NULL GROUP BY 1, 2, 3, 4)
      SELECT coalesce(r.customer_id, a.customer_id) AS customer_id, coalesce(r.metric, a.metric) AS metric,
             to_char(coalesce(r.hour, a.hour) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS hour,
-            r.quantity::text || ' in ' || r.events AS stored, a.quantity::text || ' in ' || a.events AS actual
-     FROM usage_rollups r FULL JOIN actual a ON a.customer_id = r.customer_id AND a.metric = r.metric AND a.hour = r.hour
+            r.quantity::text || ' in ' || r.events || coalesce(', peak ' || r.max_quantity::text, '') || ' ' || r.dims AS stored,
+            a.quantity::text || ' in ' || a.events || coalesce(', peak ' || a.max_quantity::text, '') || ' ' || a.dims AS actual
+     FROM usage_rollups r FULL JOIN actual a
+       ON a.customer_id = r.customer_id AND a.metric = r.metric AND a.hour = r.hour AND a.dims = r.dims
      WHERE r.quantity IS DISTINCT FROM coalesce(a.quantity, 0) OR r.events IS DISTINCT FROM coalesce(a.events, 0)
+        OR r.max_quantity IS DISTINCT FROM a.max_quantity
      LIMIT 200`,
   );
 }

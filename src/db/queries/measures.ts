@@ -2,7 +2,7 @@
 // and measure, over a contract's customer and account ids; what each figure means is said once, in
 // src/domain/rating/measures.ts.
 //
-// Where each is read from (docs/usage.md, "Rollups"):
+// Where each is read from (docs/rating.md, "Where the figures come from"):
 //  - sum, count, max: whole UTC hours from usage_rollups (filtered by their dims), the partial hours at the
 //    window's edges from the events index: never a period's events;
 //  - latest: one backward step of the (customer_id, metric, occurred_at) index per id;

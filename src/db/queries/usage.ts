@@ -383,17 +383,20 @@ export async function sumUsage(sql: Sql, customerIds: string[], windows: UsageWi
 
 /**
  * Activity in a period after an instant (for the late_usage check of a preview): `arrived` = events of the
- * period (start ≤ timestamp < end) received after `since`, voided or not; `voided` = events of the period
- * voided after `since`. An event that arrives after a period's document is always flagged `late` by
- * ingestion (it locks the contract and sees the document), so both counts read small partial indexes.
+ * period (start ≤ timestamp < end; with `lookBack`, any timestamp before end) received after `since`, voided or
+ * not; `voided` = such events voided after `since`. An event that arrives after its period's document is
+ * always flagged `late` by ingestion (it locks the contract and sees the document), so both counts read small
+ * partial indexes.
  */
 export async function lateActivity(
   sql: Sql,
   customerIds: string[],
   period: { start: string; end: string },
   since: string,
+  lookBack = false,
 ): Promise<{ arrived: number; voided: number }> {
   if (customerIds.length === 0) return { arrived: 0, voided: 0 };
+  const from = lookBack ? "-infinity" : period.start;
   const [row] = await sql.query<{ arrived: number; voided: number }>(
     `SELECT (SELECT count(*) FROM usage_events
              WHERE late AND customer_id = ANY($1::text[]) AND received_at > $4::timestamptz
@@ -401,7 +404,7 @@ export async function lateActivity(
             (SELECT count(*) FROM usage_events
              WHERE voided_at IS NOT NULL AND customer_id = ANY($1::text[]) AND voided_at > $4::timestamptz
                AND occurred_at >= $2::timestamptz AND occurred_at < $3::timestamptz)::int AS voided`,
-    [[...new Set(customerIds)], period.start, period.end, since],
+    [[...new Set(customerIds)], from, period.end, since],
   );
   return { arrived: row?.arrived ?? 0, voided: row?.voided ?? 0 };
 }

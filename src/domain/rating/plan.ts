@@ -338,9 +338,11 @@ function planMeasures(plan: RatingPlan): MeasureAsk[] {
 }
 
 function planRequest(plan: RatingPlan): UsageRequest {
+  const measures = planMeasures(plan);
   return {
     windows: planWindows(plan).map((w) => ({ from: formatInstant(w.fromMs), to: formatInstant(w.toMs) })),
-    measures: planMeasures(plan).map((a) => ({ from: formatInstant(a.fromMs), to: formatInstant(a.toMs), measure: a.measure })),
+    measures: measures.map((a) => ({ from: formatInstant(a.fromMs), to: formatInstant(a.toMs), measure: a.measure })),
+    looksBack: measures.some((a) => a.measure.aggregation === "latest" || a.measure.aggregation === "time_weighted"),
   };
 }
 

@@ -90,6 +90,8 @@ export interface RatingInput {
 export interface UsageRequest {
   windows: UsageWindow[];
   measures: Array<{ from: string; to: string; measure: Measure }>;
+  /** Some measure looks back before its window (latest, time_weighted): events before the period count too. */
+  looksBack: boolean;
 }
 
 export interface UsageWindowsInput {

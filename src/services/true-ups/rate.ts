@@ -10,7 +10,7 @@ import type { ExceptionView } from "../exceptions/read.js";
 import { type RatingInputs, loadRatingInputs } from "./rating-inputs.js";
 
 /** Everything one rating of one contract period needs and produces. */
-export interface PeriodRating extends Omit<RatingInputs, "customerIds"> {
+export interface PeriodRating extends Omit<RatingInputs, "customerIds" | "looksBack"> {
   result: RatingResult;
   /** Exceptions only the database can see (late usage), in the engine's shape. */
   extraExceptions: Omit<RaiseException, "contractId" | "period" | "calculationId" | "owner">[];
@@ -18,14 +18,15 @@ export interface PeriodRating extends Omit<RatingInputs, "customerIds"> {
 
 /** Gathers the engine's inputs for one contract period from the database and rates it. */
 export async function rateContractPeriod(sql: Sql, contract: ContractRecord, period: PeriodRef): Promise<PeriodRating> {
-  const { customerIds, ...inputs } = await loadRatingInputs(sql, contract, period);
+  const { customerIds, looksBack, ...inputs } = await loadRatingInputs(sql, contract, period);
   const result = ratePeriod(inputs.input);
   assertStorableAmounts(result);
   const { latestDocument } = inputs;
   const extraExceptions: PeriodRating["extraExceptions"] = [];
   if (latestDocument) {
-    // Late usage: events that arrived, or were voided, after the period's latest document was issued.
-    const late = await lateActivity(sql, customerIds, period, latestDocument.issuedAt);
+    // Late usage: events that arrived, or were voided, after the period's latest document was issued; for a
+    // meter that looks back (latest, time_weighted), also those of earlier periods, which change its level.
+    const late = await lateActivity(sql, customerIds, period, latestDocument.issuedAt, looksBack);
     if (late.arrived > 0 || late.voided > 0)
       extraExceptions.push({
         kind: "late_usage",

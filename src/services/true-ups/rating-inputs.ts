@@ -19,6 +19,8 @@ export interface RatingInputs {
   input: RatingInput;
   /** The contract's customer id and account ids: whose usage is the contract's. */
   customerIds: string[];
+  /** A meter of the period reads events before it (latest, time_weighted): late events there matter too. */
+  looksBack: boolean;
   latestDocument: IssuedDocumentRef | null;
   /** What alreadyBilled is made of, one row per document or external billing: the backup CSV cites them. */
   billedBefore: BilledSource[];
@@ -87,6 +89,7 @@ export async function loadRatingInputs(sql: Sql, contract: ContractRecord, perio
   return {
     input,
     customerIds,
+    looksBack: request.looksBack,
     latestDocument: latest ? { id: latest.id, number: latest.number, issuedAt: latest.issued_at.toISOString() } : null,
     billedBefore,
   };
