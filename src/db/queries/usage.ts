@@ -96,6 +96,28 @@ export async function lockedExceptionDetails<T>(sql: Sql, dedupeKey: string): Pr
 // ---------------------------------------------------------------------------------------------------------
 // Rollup dimensions: the properties the meters of an id's contracts filter on
 
+/** The advisory-lock class of customer and account ids (the second key is the id's hash). */
+const IDENTIFIER_LOCK_CLASS = 7301;
+
+/** Ids share this many advisory locks: a batch of 10,000 customers must not hold 10,000 (the lock table is finite). */
+const IDENTIFIER_LOCK_BUCKETS = 64;
+
+/**
+ * Transaction-scoped advisory locks on ids (by bucket of their hash), in one sorted order: ingestion takes
+ * them shared, creating or amending a contract exclusive, so an id's rollups are never rebuilt under new
+ * dimensions while a batch of its events is being rolled up under the old ones (across every service
+ * process). Taken before any row lock, in every transaction that takes them, so the order never inverts.
+ */
+export async function lockIdentifiers(sql: Sql, identifiers: readonly string[], mode: "shared" | "exclusive"): Promise<void> {
+  if (identifiers.length === 0) return;
+  const fn = mode === "shared" ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock";
+  await sql.query(
+    `SELECT ${fn}(${IDENTIFIER_LOCK_CLASS}, k)
+     FROM (SELECT DISTINCT hashtext(id) & ${IDENTIFIER_LOCK_BUCKETS - 1} AS k FROM unnest($1::text[]) AS id ORDER BY 1) s`,
+    [[...identifiers]],
+  );
+}
+
 /**
  * Brings usage_dimensions up to date for these ids: per id and metric, every property a meter of any version of
  * any contract of the id filters on. Returns the (id, metric) pairs whose set grew (new rows included): their

@@ -15,7 +15,10 @@ const exampleLines = [
   },
   {
     kind: "usage" as const,
+    meterId: "api_calls",
     metric: "api_calls",
+    aggregation: "sum" as const,
+    filter: null,
     unit: "call",
     segment: { from: P.start, to: P.end, version: 1 },
     usage: "1400000",
@@ -61,7 +64,10 @@ export const documentExample = {
   contractId: calculationExample.contractId,
   period: P,
   currency: "USD",
-  lines: exampleLines.map(({ kind, metric, amount, ...explanation }, i) => ({ lineNo: i + 1, kind, metric: metric ?? null, amount, explanation })),
+  lines: exampleLines.map(({ kind, metric, amount, ...rest }, i) => {
+    const { meterId, ...explanation } = rest as typeof rest & { meterId?: string };
+    return { lineNo: i + 1, kind, ...(meterId === undefined ? {} : { meterId }), metric: metric ?? null, amount, explanation };
+  }),
   subtotal: "152000.00",
   alreadyBilled: "120000.00",
   amount: "32000.00",

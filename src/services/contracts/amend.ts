@@ -3,7 +3,8 @@ import type { Database } from "../../db/client.js";
 import { newId } from "../../db/ids.js";
 import { insertVersion, lastVersionNumber } from "../../db/queries/contracts.js";
 import { transaction } from "../../db/tx.js";
-import { refreshRollupDimensions } from "../usage/rollup-dimensions.js";
+import { contractIdentifiers } from "../../db/queries/usage.js";
+import { lockIdentifiersForTerms, refreshRollupDimensions } from "../usage/rollup-dimensions.js";
 import type { ContractTerms } from "../../domain/terms.js";
 import { type FieldIssue, invalid } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
@@ -21,6 +22,8 @@ export interface AmendmentInput {
 
 export async function amendContract(db: Database, actor: string, contractId: string, input: AmendmentInput): Promise<ContractVersionView> {
   return transaction(db, async (sql) => {
+    // The ids first (never change once written), then the contract row: ingestion's lock order.
+    await lockIdentifiersForTerms(sql, await contractIdentifiers(sql, contractId));
     const contract = await lockContract(sql, contractId);
     const issues: FieldIssue[] = [];
     const at = Date.parse(input.effectiveFrom);

@@ -4,7 +4,7 @@ import { isExclusionViolation } from "../../db/errors.js";
 import { newId } from "../../db/ids.js";
 import { insertContract, insertIdentifiers, insertVersion, overlappingIdentifiers } from "../../db/queries/contracts.js";
 import { transaction } from "../../db/tx.js";
-import { refreshRollupDimensions } from "../usage/rollup-dimensions.js";
+import { lockIdentifiersForTerms, refreshRollupDimensions } from "../usage/rollup-dimensions.js";
 import { isKnownCurrency } from "../../domain/money.js";
 import { contractTerm, isValidTimezone } from "../../domain/periods.js";
 import type { ContractTerms } from "../../domain/terms.js";
@@ -55,6 +55,7 @@ export async function createContract(db: Database, actor: string, input: CreateC
   const id = newId();
   try {
     return await transaction(db, async (sql) => {
+      await lockIdentifiersForTerms(sql, identifiers);
       const contract = await insertContract(sql, {
         id,
         customerId: input.customerId,

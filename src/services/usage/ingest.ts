@@ -20,6 +20,7 @@ import {
   identifierTerms,
   insertUsageEvents,
   lockAndReadIssuedPeriods,
+  lockIdentifiers,
   storedBodies,
   storedBodyHashes,
 } from "../../db/queries/usage.js";
@@ -169,6 +170,7 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
   const batchId = newId();
 
   return transaction(db, async (sql) => {
+    await lockIdentifiers(sql, customers, "shared"); // a contract's rollup rebuild waits for this batch (and the reverse)
     const terms = await identifierTerms(sql, customers);
     const contractIds = new Set<string>();
     for (const e of unique) {

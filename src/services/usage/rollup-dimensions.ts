@@ -2,9 +2,18 @@
 // a property its ids' rollups are not split by yet, record it (usage_dimensions) and rebuild those ids' rollups
 // of that metric from the events, in the caller's transaction, so filtered meters read rollups and never scan
 // a period's events (docs/rating.md, "Where the figures come from").
-import { rebuildRollups, refreshUsageDimensions } from "../../db/queries/usage.js";
+import { lockIdentifiers, rebuildRollups, refreshUsageDimensions } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
 
+/**
+ * Locks the ids against ingestion (exclusive; ingestion takes them shared). Call it first in the transaction,
+ * before any row lock, so the lock order is the same as ingestion's.
+ */
+export async function lockIdentifiersForTerms(sql: Sql, identifiers: string[]): Promise<void> {
+  await lockIdentifiers(sql, identifiers, "exclusive");
+}
+
+/** After the contract's versions are written: record grown dimensions and rebuild those rollups (ids locked first). */
 export async function refreshRollupDimensions(sql: Sql, identifiers: string[]): Promise<void> {
   const grown = await refreshUsageDimensions(sql, identifiers);
   await rebuildRollups(sql, grown);
