@@ -70,7 +70,7 @@ function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
       : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
   const parts = [
     `${meterName(m.meter)}: ${qt(m.usage)} used − ${included} = ${qt(m.billable)} billable`,
-    `${priceText(m.price, m.billable, w, at.share, m.meter.level)} = ${money(m.gross)}`,
+    `${priceText(m.price, m.billable, w, at.share, m.meter.level)}${m.meter.level && at.share !== null ? ` × ${at.share}` : ""} = ${money(m.gross)}`,
   ];
   if (!m.discount.isZero()) parts.push(`meter discount ${percentText(m.meter.discountPercent)} −${money(m.discount)}`);
   if (!m.capped.isZero())
@@ -195,9 +195,9 @@ function filterText(filter: Filter): string {
 
 function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null, level: boolean): string {
   const m = (d: Decimal) => moneyText(d, w.currency);
-  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4); a level's
-  // tier bounds are not.
-  const scaled = share === null ? "" : level ? ` (flat fees × ${share})` : ` (tier bounds and flat fees × ${share})`;
+  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4). A level's
+  // bounds are not; its whole charge, fees included, is taken × the share after the price (usageLine).
+  const scaled = share === null || level ? "" : ` (tier bounds and flat fees × ${share})`;
   switch (price.model) {
     case "per_unit":
       return `${qt(billable)} × ${qt(price.unitPrice ?? ZERO)}`;

@@ -18,6 +18,8 @@ const ONE = new Decimal(1);
 
 export interface MeterCharge {
   meter: CompiledMeter;
+  /** The price's share billed in the segment: the fraction for a level (a price per period), 1 for a flow. */
+  priceShare: Decimal;
   usage: Decimal;
   included: Decimal;
   billable: Decimal;
@@ -112,14 +114,16 @@ function meterUsage(meter: CompiledMeter, figure: Decimal, s: SegmentSpan): Deci
 /** Rules 3–5 for one meter in one segment. */
 function meterCharge(meter: CompiledMeter, quantity: Decimal, f: Decimal): MeterCharge {
   // Levels (max, latest, unique_count, time_weighted) are held, not accumulated: 100 included seats are 100
-  // in any part of the period, so their included units and tier bounds are not scaled by the fraction.
+  // in any part of the period, so their included units and tier bounds are not scaled by the fraction. What a
+  // level costs is a price per unit per period (a seat-month), so a segment bills its share of it: the level's
+  // whole-period charge × fraction. An amendment that changes nothing then changes no amount, as for flows.
   const scale = meter.level ? ONE : f;
   // Rule 3 — Included units: billable = max(0, usage − included × fraction).
   const included = meter.included.times(scale);
   const billable = max(ZERO, quantity.minus(included));
   // Rule 4 — Price: the meter's pricing model on billable units, tier bounds scaled (flows), flat fees × fraction.
-  const price = meter.price(billable, scale, f);
-  const gross = price.amount;
+  const price = meter.level ? meter.price(billable, ONE, ONE) : meter.price(billable, f, f);
+  const gross = meter.level ? price.amount.times(f) : price.amount;
   // Rule 5 — Meter discount, then meter cap (cap scaled by fraction whatever the aggregation: it is money).
   const discount = gross.times(meter.discountPercent).dividedBy(HUNDRED);
   const afterDiscount = gross.minus(discount);
@@ -128,5 +132,5 @@ function meterCharge(meter: CompiledMeter, quantity: Decimal, f: Decimal): Meter
   // A capped charge IS the cap: taken directly, not as afterDiscount − capped, which loses the cap's digits
   // when the uncapped charge is huge (50 significant digits spent on its integer part).
   const amount = capped.isZero() ? afterDiscount : (capScaled as Decimal);
-  return { meter, usage: quantity, included, billable, price, gross, discount, capScaled, capped, amount };
+  return { meter, priceShare: meter.level ? f : ONE, usage: quantity, included, billable, price, gross, discount, capScaled, capped, amount };
 }
