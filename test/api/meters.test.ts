@@ -255,6 +255,9 @@ describe("filters", () => {
     expect(unpriced).toHaveLength(1);
     expect(unpriced[0]).toMatchObject({ blocking: true, status: "open", subject: "calls", details: { metric: "calls", quantity: "7" } });
     expect(unpriced[0].message).toContain("(7)");
+    const summary = (await t.get(`/v1/contracts/${c.id}/usage-summary?at=2026-06-15T00:00:00Z`, "reader")).json();
+    expect(summary.meters.map((m: any) => [m.meterId, m.used])).toEqual([["calls-eu", "1000"], ["calls-us", "500"]]);
+    expect(summary.unmetered).toEqual([{ metric: "calls", used: "7" }]);
     expect((await t.issue(c.id, calc.id)).json().code).toBe("blocking_exceptions");
     const doc = await issue(c.id, calc);
     expect(doc.amount).toBe("200.00"); // the apac usage is not billed

@@ -1681,7 +1681,10 @@ export interface operations {
                      *         },
                      *         {
                      *           "kind": "usage",
+                     *           "meterId": "api_calls",
                      *           "metric": "api_calls",
+                     *           "aggregation": "sum",
+                     *           "filter": null,
                      *           "unit": "call",
                      *           "segment": {
                      *             "from": "2026-01-01T00:00:00.000Z",
@@ -2014,9 +2017,12 @@ export interface operations {
                      *         {
                      *           "lineNo": 2,
                      *           "kind": "usage",
+                     *           "meterId": "api_calls",
                      *           "metric": "api_calls",
                      *           "amount": "32000.00",
                      *           "explanation": {
+                     *             "aggregation": "sum",
+                     *             "filter": null,
                      *             "unit": "call",
                      *             "segment": {
                      *               "from": "2026-01-01T00:00:00.000Z",
@@ -2230,7 +2236,10 @@ export interface operations {
                      *         },
                      *         {
                      *           "kind": "usage",
+                     *           "meterId": "api_calls",
                      *           "metric": "api_calls",
+                     *           "aggregation": "sum",
+                     *           "filter": null,
                      *           "unit": "call",
                      *           "segment": {
                      *             "from": "2026-01-01T00:00:00.000Z",
@@ -2969,9 +2978,12 @@ export interface operations {
                      *             {
                      *               "lineNo": 2,
                      *               "kind": "usage",
+                     *               "meterId": "api_calls",
                      *               "metric": "api_calls",
                      *               "amount": "32000.00",
                      *               "explanation": {
+                     *                 "aggregation": "sum",
+                     *                 "filter": null,
                      *                 "unit": "call",
                      *                 "segment": {
                      *                   "from": "2026-01-01T00:00:00.000Z",
@@ -3145,9 +3157,12 @@ export interface operations {
                      *         {
                      *           "lineNo": 2,
                      *           "kind": "usage",
+                     *           "meterId": "api_calls",
                      *           "metric": "api_calls",
                      *           "amount": "32000.00",
                      *           "explanation": {
+                     *             "aggregation": "sum",
+                     *             "filter": null,
                      *             "unit": "call",
                      *             "segment": {
                      *               "from": "2026-01-01T00:00:00.000Z",
@@ -4076,7 +4091,7 @@ export interface operations {
                             /** @description used ÷ included, 9 decimals half-up; null when included is 0 */
                             shareUsed: string | null;
                         }[];
-                        /** @description Metrics used in the period that no meter of this version prices (a true-up raises unpriced_metric) */
+                        /** @description Usage in the period that no meter of this version prices: metrics without a meter, and the events of a metric whose meters' filters match none of them (a true-up raises unpriced_metric) */
                         unmetered: {
                             metric: string;
                             used: string;

@@ -129,5 +129,8 @@ export const UsageSummary = z.object({
   ),
   unmetered: z
     .array(z.object({ metric: z.string(), used: z.string() }))
-    .describe("Metrics used in the period that no meter of this version prices (a true-up raises unpriced_metric)"),
+    .describe(
+      "Usage in the period that no meter of this version prices: metrics without a meter, and the events of a metric whose meters' filters " +
+        "match none of them (a true-up raises unpriced_metric)",
+    ),
 });

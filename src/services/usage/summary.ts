@@ -54,7 +54,9 @@ export async function usageSummary(db: Database, contractId: string, at: string 
   const rows = await sumUsage(db.sql, ids, [{ from: period.start, to: period.end }]);
   const totals = new Map(rows.map((r) => [r.metric, new Decimal(r.quantity)]));
   const measures = (version.terms.meters as Meter[]).map((m) => measureOf(m));
-  const asked = measures.filter((m) => !isPlainSum(m)).map((measure) => ({ from: period.start, to: period.end, measure }));
+  // The filtered sum of every filtered meter too: what a metric's meters leave unmatched is unmetered usage.
+  const filteredSums = measures.filter((m) => m.filter !== null).map((m) => ({ ...m, aggregation: "sum" as const, uniqueBy: null }));
+  const asked = [...measures.filter((m) => !isPlainSum(m)), ...filteredSums].map((measure) => ({ from: period.start, to: period.end, measure }));
   const figures = new Map((await measureUsage(db.sql, ids, asked)).map((f) => [measureKey(f.measure), new Decimal(f.value)]));
   const startMs = Date.parse(period.start);
   const endMs = Date.parse(period.end);
@@ -79,5 +81,13 @@ export async function usageSummary(db: Database, contractId: string, at: string 
   });
   const metered = new Set(meters.map((m) => m.metric));
   const unmetered = rows.filter((r) => !metered.has(r.metric)).map((r) => ({ metric: r.metric, used: r.quantity }));
+  // A metric whose meters all filter: the events none of them matches (the filters are disjoint).
+  for (const metric of metered) {
+    const own = filteredSums.filter((m) => m.metric === metric);
+    if (own.length === 0 || own.length !== measures.filter((m) => m.metric === metric).length) continue;
+    const matched = own.reduce((acc, m) => acc.plus(figures.get(measureKey(m)) ?? 0), new Decimal(0));
+    const rest = (totals.get(metric) ?? new Decimal(0)).minus(matched);
+    if (!rest.isZero()) unmetered.push({ metric, used: formatDecimal(rest) });
+  }
   return { contractId, at: instant, period: { start: period.start, end: period.end }, version: version.version, meters, unmetered };
 }
