@@ -5,11 +5,20 @@
 // clients posting batches of 1,000 events with fetch. Request bodies are serialised before the clock starts,
 // as COPY's file is written before its clock starts. COPY reads a server-side CSV file (the rating role is
 // the cluster's superuser), the fastest form of COPY: no client round trips at all.
-// Env: BENCH_EVENTS (1000000), BENCH_BATCH (1000), BENCH_CLIENTS (4), BENCH_EXTRA (9000000), BENCH_QUERIES (200).
+//
+// Once per time span (BENCH_SPANS, days): the same number of events spread evenly over a day at the start of a
+// month (1: one month, nearly every batch adds to rollup rows that exist) and over 58 days (two months: most
+// batches open new hours, so the rollup upsert inserts rows rather than updating them), each on a fresh cluster
+// with its own COPY baseline. After each span: what the rollup upserts did (rows inserted and updated per
+// batch, HOT updates), the index sizes beside COPY's, and EXPLAIN ANALYZE of one more batch of the same shape
+// (rolled back). The resend and the true-up aggregate at 1M and 10M events run after the first span only.
+// Env: BENCH_EVENTS (1000000), BENCH_BATCH (1000), BENCH_CLIENTS (4), BENCH_EXTRA (9000000), BENCH_QUERIES (200),
+// BENCH_SPANS (1,58), BENCH_EXPLAIN (1; 0 skips the EXPLAIN of a batch).
 import { chmodSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { sumUsage } from "../src/db/queries/usage.js";
+import { type NewUsageEvent, insertUsageEvents, rebuildRollups, sumUsage } from "../src/db/queries/usage.js";
+import type { Sql } from "../src/db/sql.js";
 import { bodyHash } from "../src/domain/usage-rules.js";
 import { ratioToBaseline, run, withBench } from "./harness.js";
 
@@ -18,6 +27,8 @@ const BATCH = Number.parseInt(process.env.BENCH_BATCH ?? "1000", 10);
 const CLIENTS = Number.parseInt(process.env.BENCH_CLIENTS ?? "4", 10);
 const EXTRA = Number.parseInt(process.env.BENCH_EXTRA ?? "9000000", 10);
 const QUERIES = Number.parseInt(process.env.BENCH_QUERIES ?? "200", 10);
+const SPANS = (process.env.BENCH_SPANS ?? "1,58").split(",").map((s) => Number.parseFloat(s));
+const EXPLAIN = process.env.BENCH_EXPLAIN !== "0";
 const CUSTOMERS = 100;
 const METRICS = ["api_calls", "storage_gb", "seats"];
 const DAY = 86_400_000;
@@ -56,8 +67,59 @@ const nodeCpuSeconds = () => {
   return (u.user + u.system) / 1e6;
 };
 
+/** What the rollup upserts did so far (pg_stat_user_tables; the runtime role's and ours alike). */
+async function rollupWrites(db: { pool: { query: (q: string) => Promise<{ rows: unknown[] }> } }) {
+  // The statistics are sent at transaction end and read from a snapshot: clear it first.
+  await db.pool.query("SELECT pg_stat_clear_snapshot()");
+  const { rows } = await db.pool.query(
+    `SELECT n_tup_ins::bigint::text AS ins, n_tup_upd::bigint::text AS upd, n_tup_hot_upd::bigint::text AS hot, n_live_tup::bigint::text AS live
+     FROM pg_stat_user_tables WHERE relname = 'usage_rollups'`,
+  );
+  const r = rows[0] as { ins: string; upd: string; hot: string; live: string };
+  return { ins: Number(r.ins), upd: Number(r.upd), hot: Number(r.hot) };
+}
+
+/** WAL written so far (pg_stat_wal) and checkpoints started (pg_stat_checkpointer). */
+async function walSoFar(db: { pool: { query: (q: string) => Promise<{ rows: unknown[] }> } }) {
+  await db.pool.query("SELECT pg_stat_clear_snapshot()");
+  const { rows } = await db.pool.query(
+    `SELECT w.wal_records::text AS records, w.wal_fpi::text AS fpi, w.wal_bytes::text AS bytes,
+            (c.num_timed + c.num_requested)::text AS checkpoints
+     FROM pg_stat_wal w, pg_stat_checkpointer c`,
+  );
+  const r = rows[0] as { records: string; fpi: string; bytes: string; checkpoints: string };
+  return { records: Number(r.records), fpi: Number(r.fpi), bytes: Number(r.bytes), checkpoints: Number(r.checkpoints) };
+}
+
+/** Index sizes (MB) of a table, in the order of their definitions with the table's name taken out. */
+async function indexSizes(db: { pool: { query: (q: string, p: unknown[]) => Promise<{ rows: unknown[] }> } }, table: string) {
+  const { rows } = await db.pool.query(
+    `SELECT i.indexrelid::regclass::text AS name, pg_relation_size(i.indexrelid) AS bytes
+     FROM pg_index i WHERE i.indrelid = $1::regclass ORDER BY replace(pg_get_indexdef(i.indexrelid), i.indexrelid::regclass::text, '')`,
+    [table],
+  );
+  return (rows as { name: string; bytes: string }[]).map((r) => ({ name: r.name, mb: Number(r.bytes) / 1048576 }));
+}
+
+/** A Sql that runs EXPLAIN (ANALYZE, BUFFERS) of each statement instead, and prints the plan. */
+const explaining = (client: { query: (q: string, p: unknown[]) => Promise<{ rows: Record<string, unknown>[] }> }): Sql => ({
+  async query<T>(text: string, params: unknown[] = []) {
+    const { rows } = await client.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${text}`, params);
+    for (const r of rows) log(`      ${String(r["QUERY PLAN"])}`);
+    return [] as T[];
+  },
+});
+
+const summary: string[] = [];
+
 async function main() {
   const started = performance.now();
+  for (const [n, span] of SPANS.entries()) await ingestCase(span, n === 0);
+  log(`\ningestion against a raw COPY of the same rows, per time span:\n${summary.join("\n")}`);
+  log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+async function ingestCase(spanDays: number, first: boolean) {
   // As the owner: the raw COPY baseline below reads a server file and creates a scratch table.
   const bench = { name: "ingest", database: "bench", asOwner: true, role: "writer", listen: true, maxEventLoopDelayMs: 60_000 } as const;
   await withBench(bench, async ({ dir, db, base, auth }) => {
@@ -68,7 +130,8 @@ async function main() {
       const d = new Date(ms);
       return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
     };
-    const t0 = monthStart(Date.now() - 95 * DAY); // events over ~58 days from here: inside the accepted window
+    const t0 = monthStart(Date.now() - 95 * DAY); // events over up to ~58 days from here: inside the accepted window
+    const spacing = (spanDays * DAY) / EVENTS; // ms between events
     const startDate = new Date(monthStart(t0 - 400 * DAY)).toISOString().slice(0, 10);
     for (let c = 0; c < CUSTOMERS; c++) {
       const res = await fetch(`${base}/v1/contracts`, {
@@ -92,7 +155,7 @@ async function main() {
       customerId: `cust-${i % CUSTOMERS}`,
       metric: METRICS[i % 3]!,
       quantity: `${(i % 1000) + 1}.${String(i % 997).padStart(3, "0")}`,
-      timestamp: new Date(t0 + i * 100 + (i % 100)).toISOString(),
+      timestamp: new Date(t0 + Math.floor(i * spacing) + (i % 100)).toISOString(),
       ...(i % 10 === 0 ? { properties: { region: i % 20 === 0 ? "eu" : "us" } } : {}),
     });
     const bodies: string[] = [];
@@ -113,7 +176,10 @@ async function main() {
     chmodSync(csvPath, 0o644);
     lines.length = 0;
 
-    log(`ingest: ${fmt(EVENTS)} events, ${bodies.length} batches of ${BATCH}, ${CLIENTS} concurrent clients, ${CUSTOMERS} customers with contracts`);
+    const spanText = `${spanDays} day${spanDays === 1 ? "" : "s"} from ${new Date(t0).toISOString().slice(0, 10)} (${spanDays <= 28 ? "one month" : `${Math.ceil(spanDays / 30)} months`})`;
+    log(`\ningest: ${fmt(EVENTS)} events over ${spanText}, ${bodies.length} batches of ${BATCH}, ${CLIENTS} concurrent clients, ${CUSTOMERS} customers with contracts`);
+    const writes0 = await rollupWrites(db);
+    const wal0 = await walSoFar(db);
     let next = 0;
     let accepted = 0;
     const latencies: number[] = [];
@@ -142,7 +208,72 @@ async function main() {
         (cpu0.pg !== null && cpu1.pg !== null ? `, postgres ${perBatch(cpu1.pg - cpu0.pg)} ms` : ""),
     );
 
+    const writes1 = await rollupWrites(db);
+    const wal1 = await walSoFar(db);
+    const rollupRows = Number((await db.pool.query<{ n: string }>("SELECT count(*)::text AS n FROM usage_rollups")).rows[0]!.n);
+    const per = (x: number) => (x / bodies.length).toFixed(0);
+    log(
+      `             rollup upserts per batch: ${per(writes1.ins - writes0.ins)} rows inserted, ${per(writes1.upd - writes0.upd)} updated ` +
+        `(${writes1.upd - writes0.upd ? (((writes1.hot - writes0.hot) * 100) / (writes1.upd - writes0.upd)).toFixed(0) : "0"}% HOT); ` +
+        `${fmt(rollupRows)} rollup rows (${(rollupRows / EVENTS).toFixed(3)} per event)`,
+    );
+    log(
+      `             WAL per batch: ${per(wal1.records - wal0.records)} records, ${per(wal1.fpi - wal0.fpi)} full-page images, ` +
+        `${((wal1.bytes - wal0.bytes) / bodies.length / 1024).toFixed(0)} kB (${wal1.checkpoints - wal0.checkpoints} checkpoints during the run)`,
+    );
+
+    if (EXPLAIN) {
+      // One more batch of the same shape (the next events in time, new ids), its insert-and-rollup statement
+      // explained and rolled back: where a batch's time goes in PostgreSQL.
+      const more: NewUsageEvent[] = [];
+      for (let i = EVENTS; i < EVENTS + BATCH; i++) {
+        const e = event(i);
+        more.push({
+          customerId: e.customerId, eventId: `explain-${i}`, metric: e.metric, quantity: e.quantity, iso: e.timestamp,
+          properties: e.properties ? JSON.stringify(e.properties) : null,
+          hash: bodyHash({ metric: e.metric, quantity: e.quantity, timestamp: e.timestamp, properties: e.properties }), late: false,
+        });
+      }
+      const client = await db.pool.connect();
+      try {
+        await client.query("BEGIN");
+        log("             EXPLAIN ANALYZE of one more batch's insert-and-rollup statement (rolled back):");
+        await insertUsageEvents(explaining(client), more, "00000000-0000-4000-8000-000000000000");
+      } finally {
+        await client.query("ROLLBACK");
+        client.release();
+      }
+    }
+
+    /** The raw COPY of the same rows into an empty table like usage_events, and the API's ratio to it. */
+    async function copyBaseline(): Promise<void> {
+      await db.pool.query(`CREATE TABLE usage_events_copy (LIKE usage_events INCLUDING ALL)`);
+      const copyStart = performance.now();
+      const copyCpu0 = postgresCpuSeconds();
+      await db.pool.query(
+        `COPY usage_events_copy (customer_id, event_id, metric, quantity, occurred_at, properties, body_hash) FROM '${csvPath}' WITH (FORMAT csv)`,
+      );
+      const copySeconds = (performance.now() - copyStart) / 1000;
+      const copyRate = EVENTS / copySeconds;
+      const copyCpu1 = postgresCpuSeconds();
+      log(`  raw COPY   ${fmt(copyRate)} events/s  (${copySeconds.toFixed(1)} s; same columns, indexes and unique constraint)`);
+      if (copyCpu0 !== null && copyCpu1 !== null) log(`             CPU per 1,000 rows: postgres ${(((copyCpu1 - copyCpu0) * 1000) / (EVENTS / 1000)).toFixed(1)} ms (one backend)`);
+      log(`  ratio      ${ratioToBaseline(httpRate, copyRate, 0.5).text}: the API's rate of COPY's, with dedupe, rollups, contract mapping and audit`);
+      const check = await db.pool.query<{ a: string; b: string }>(
+        "SELECT (SELECT count(*) FROM usage_events)::text AS a, (SELECT sum(events) FROM usage_rollups)::text AS b",
+      );
+      log(`  stored ${check.rows[0]!.a} events; rollups count ${check.rows[0]!.b}`);
+      const api = await indexSizes(db, "usage_events");
+      const copy = await indexSizes(db, "usage_events_copy");
+      log(`  index MB   ${api.map((x, i) => `${x.name.replace(/^usage_events_/, "")} ${x.mb.toFixed(0)} (COPY ${copy[i]?.mb.toFixed(0) ?? "?"})`).join(", ")}`);
+      const rollups = await indexSizes(db, "usage_rollups");
+      log(`             usage_rollups heap ${(Number((await db.pool.query<{ b: string }>("SELECT pg_relation_size('usage_rollups')::text AS b")).rows[0]!.b) / 1048576).toFixed(1)} MB, ${rollups.map((x) => `${x.name} ${x.mb.toFixed(1)} MB`).join(", ")}`);
+      await db.pool.query("DROP TABLE usage_events_copy");
+      summary.push(`  ${spanText.padEnd(40)} API ${fmt(httpRate).padStart(7)} events/s, COPY ${fmt(copyRate).padStart(7)} events/s: ratio ${ratioToBaseline(httpRate, copyRate, 0.5).text}`);
+    }
+
     // A resend of the first 100 batches: all duplicates (exactly once costs a read-back, not a write).
+    if (!first) return copyBaseline();
     const dupStart = performance.now();
     let dups = 0;
     next = 0;
@@ -157,23 +288,7 @@ async function main() {
     );
     log(`  resend     ${fmt(dups / ((performance.now() - dupStart) / 1000))} duplicate events/s (${fmt(dups)} duplicates)`);
 
-    await db.pool.query(`CREATE TABLE usage_events_copy (LIKE usage_events INCLUDING ALL)`);
-    const copyStart = performance.now();
-    const copyCpu0 = postgresCpuSeconds();
-    await db.pool.query(
-      `COPY usage_events_copy (customer_id, event_id, metric, quantity, occurred_at, properties, body_hash) FROM '${csvPath}' WITH (FORMAT csv)`,
-    );
-    const copySeconds = (performance.now() - copyStart) / 1000;
-    const copyRate = EVENTS / copySeconds;
-    const copyCpu1 = postgresCpuSeconds();
-    log(`  raw COPY   ${fmt(copyRate)} events/s  (${copySeconds.toFixed(1)} s; same columns, indexes and unique constraint)`);
-    if (copyCpu0 !== null && copyCpu1 !== null) log(`             CPU per 1,000 rows: postgres ${(((copyCpu1 - copyCpu0) * 1000) / (EVENTS / 1000)).toFixed(1)} ms (one backend)`);
-    log(`  ratio      ${ratioToBaseline(httpRate, copyRate, 0.5).text}: the API's rate of COPY's, with dedupe, rollups, contract mapping and audit`);
-    const check = await db.pool.query<{ a: string; b: string }>(
-      "SELECT (SELECT count(*) FROM usage_events)::text AS a, (SELECT sum(events) FROM usage_rollups)::text AS b",
-    );
-    log(`  stored ${check.rows[0]!.a} events; rollups count ${check.rows[0]!.b}`);
-    await db.pool.query("DROP TABLE usage_events_copy");
+    await copyBaseline();
 
     // The true-up aggregate: one customer, one month, 3 metrics.
     const month = { from: new Date(t0).toISOString(), to: new Date(Date.UTC(new Date(t0).getUTCFullYear(), new Date(t0).getUTCMonth() + 1, 1)).toISOString() };
@@ -215,10 +330,9 @@ async function main() {
     await measure("1M ");
 
     if (EXTRA > 0) {
-      // 9M more rows straight into usage_events and usage_rollups, over cust-0..cust-9 and the 12 months
+      // 9M more rows straight into usage_events (and their rollups rebuilt), over cust-0..cust-9 and the 12 months
       // around the data above, so the measured customer's month gets ~EXTRA/120 more events.
       const loadStart = performance.now();
-      const [{ maxId }] = (await db.pool.query<{ maxId: string }>('SELECT coalesce(max(id), 0)::text AS "maxId" FROM usage_events')).rows as [{ maxId: string }];
       const from = t0 - 10 * 30 * DAY;
       const span = 12 * 30 * DAY;
       const chunk = 1_000_000;
@@ -231,19 +345,12 @@ async function main() {
           [s, Math.min(EXTRA, s + chunk) - 1, from, span, EXTRA],
         );
       }
-      await db.pool.query(
-        `INSERT INTO usage_rollups (customer_id, metric, hour, quantity, events)
-         SELECT customer_id, metric, date_trunc('hour', occurred_at, 'UTC'), sum(quantity), count(*)
-         FROM usage_events WHERE id > $1::bigint GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-         ON CONFLICT (customer_id, metric, hour) DO UPDATE
-           SET quantity = usage_rollups.quantity + EXCLUDED.quantity, events = usage_rollups.events + EXCLUDED.events`,
-        [maxId],
-      );
+      // Their rollups by the service's own rebuild (dims and peaks as ingestion keeps them).
+      await rebuildRollups(sql, Array.from({ length: 10 }, (_, c) => METRICS.map((metric) => ({ customer_id: `cust-${c}`, metric }))).flat());
       const total = await db.pool.query<{ n: string }>("SELECT count(*)::text AS n FROM usage_events");
       log(`  (loaded ${fmt(EXTRA)} more rows with generate_series in ${((performance.now() - loadStart) / 1000).toFixed(0)} s; ${total.rows[0]!.n} events)`);
       await measure("10M");
     }
-    log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   });
 }
 

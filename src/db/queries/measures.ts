@@ -9,65 +9,130 @@
 //  - unique_count, time_weighted: the window's events of the metric through that index (plus, for
 //    time_weighted, the latest level before the window).
 // Events at one instant are ordered by arrival, then customer and event id (the last is the latest).
+//
+// Cost (bench:trueup): a filter is plain SQL on the row (`properties -> key = ANY(values)`), never a function
+// call per row, and on the rollups it is applied to each distinct dims once, after the hours are summed;
+// time_weighted reads its events in index order (one index range per id, merged), so its window function
+// sorts only the events of one instant, and the level carried in is a separate one-row lookup;
+// unique_count hashes the distinct values (GROUP BY) rather than sorting a period's events (count DISTINCT).
 import { Decimal, formatDecimal } from "../../domain/money.js";
-import type { Measure, MeasuredUsage } from "../../domain/rating/measures.js";
+import type { Filter, Measure, MeasuredUsage } from "../../domain/rating/measures.js";
 import type { Sql } from "../sql.js";
 
 const HOUR_MS = 3_600_000;
 
-/** `$n::jsonb IS NULL OR usage_matches(<props>, $n)`: the meter's filter on an event's properties or a rollup's dims. */
-const matches = (props: string, param: string) => `(${param}::jsonb IS NULL OR usage_matches(${props}, ${param}::jsonb))`;
+/**
+ * The meter's filter as a condition on `props` (an event's properties, or a rollup's dims as jsonb), its values
+ * appended to `params`: for every property named, its value is one of the values. jsonb equality with the
+ * filter's JSON scalars (so "1" and 1 differ, 1 and 1.0 do not; a missing property is NULL: no match) is what
+ * the usage_matches function means, without its per-row call. Use it only where NULL counts as false (WHERE).
+ */
+function filterSql(props: string, filter: Filter | null, params: unknown[]): string {
+  if (filter === null) return "TRUE";
+  const parts: string[] = [];
+  for (const [property, values] of Object.entries(filter)) {
+    params.push(property, values.map((v) => JSON.stringify(v)));
+    parts.push(`(${props} -> $${params.length - 1}::text) = ANY($${params.length}::jsonb[])`);
+  }
+  return parts.join(" AND ");
+}
 
-const ROLLUP_SQL = `
-SELECT sum(r.quantity)::text AS quantity, sum(r.events)::text AS events, max(r.max_quantity)::text AS max_quantity
-FROM usage_rollups r
-WHERE r.customer_id = ANY($1::text[]) AND r.metric = $2 AND r.hour >= $3::timestamptz AND r.hour < $4::timestamptz AND r.events > 0
-  AND ${matches("r.dims::jsonb", "$5")}`;
+interface Part {
+  quantity: string | null;
+  events: string | null;
+  max_quantity: string | null;
+}
 
-const EDGES_SQL = `
+/** Whole hours [$3, $4) from the rollups; a filter is applied to each distinct dims once, after the hours are summed. */
+function rollupSql(filter: Filter | null, params: unknown[]): string {
+  const where = `r.customer_id = ANY($1::text[]) AND r.metric = $2 AND r.hour >= $3::timestamptz AND r.hour < $4::timestamptz AND r.events > 0`;
+  if (filter === null) {
+    return `SELECT sum(r.quantity)::text AS quantity, sum(r.events)::text AS events, max(r.max_quantity)::text AS max_quantity
+            FROM usage_rollups r WHERE ${where}`;
+  }
+  // MATERIALIZED: the filter must not be pushed down into the scan (it only names the grouping column).
+  return `WITH g AS MATERIALIZED (
+            SELECT r.dims, sum(r.quantity) AS quantity, sum(r.events) AS events, max(r.max_quantity) AS max_quantity
+            FROM usage_rollups r WHERE ${where} GROUP BY r.dims
+          )
+          SELECT sum(g.quantity)::text AS quantity, sum(g.events)::text AS events, max(g.max_quantity)::text AS max_quantity
+          FROM g WHERE ${filterSql("g.dims::jsonb", filter, params)}`;
+}
+
+/** The partial hours ($3[i], $4[i]) from the events index. */
+function edgesSql(filter: Filter | null, params: unknown[]): string {
+  return `
 SELECT sum(x.quantity)::text AS quantity, sum(x.events)::text AS events, max(x.max_quantity)::text AS max_quantity
 FROM unnest($3::timestamptz[], $4::timestamptz[]) AS p(a, b)
 CROSS JOIN LATERAL (
   SELECT sum(e.quantity) AS quantity, count(*) AS events, max(e.quantity) AS max_quantity FROM usage_events e
   WHERE e.customer_id = ANY($1::text[]) AND e.metric = $2 AND e.occurred_at >= p.a AND e.occurred_at < p.b
-    AND e.voided_at IS NULL AND ${matches("e.properties", "$5")}
+    AND e.voided_at IS NULL AND ${filterSql("e.properties", filter, params)}
 ) x`;
+}
 
-/** The last event before an instant, per id (one index step each), then the last of those. */
+/** The last event before `at`, per id (one index step each), then the last of those; $1 ids, $2 metric. */
 const lastBefore = (at: string, filter: string) => `
   SELECT x.quantity, x.occurred_at, x.received_at, x.customer_id, x.event_id
   FROM unnest($1::text[]) AS c(id)
   CROSS JOIN LATERAL (
     SELECT e.quantity, e.occurred_at, e.received_at, e.customer_id, e.event_id FROM usage_events e
-    WHERE e.customer_id = c.id AND e.metric = $2 AND e.occurred_at < ${at} AND e.voided_at IS NULL AND ${matches("e.properties", filter)}
+    WHERE e.customer_id = c.id AND e.metric = $2 AND e.occurred_at < ${at} AND e.voided_at IS NULL AND ${filter}
     ORDER BY e.occurred_at DESC, e.received_at DESC, e.event_id DESC LIMIT 1
   ) x
   ORDER BY x.occurred_at DESC, x.received_at DESC, x.customer_id DESC, x.event_id DESC LIMIT 1`;
 
-const LATEST_SQL = `SELECT l.quantity::text AS value FROM (${lastBefore("$3::timestamptz", "$4")}) l`;
+function latestSql(filter: Filter | null, params: unknown[]): string {
+  return `SELECT l.quantity::text AS value FROM (${lastBefore("$3::timestamptz", filterSql("e.properties", filter, params))}) l`;
+}
 
-const UNIQUE_SQL = `
-SELECT count(DISTINCT e.properties -> $5)::text AS value FROM usage_events e
-WHERE e.customer_id = ANY($1::text[]) AND e.metric = $2 AND e.occurred_at >= $3::timestamptz AND e.occurred_at < $4::timestamptz
-  AND e.voided_at IS NULL AND jsonb_typeof(e.properties -> $5) IS DISTINCT FROM 'null' AND e.properties ? $5
-  AND ${matches("e.properties", "$6")}`;
+/**
+ * Distinct non-null values of properties[$5] in [$3, $4), hashed (GROUP BY), never a sort of the events. jsonb
+ * equality is the canonical-JSON comparison ("1" and 1 differ, 1 and 1.0 do not), but extracting a jsonb per
+ * event (`->`) and hashing it costs twice what the text (`->>`) does, so the distinct texts are counted first:
+ * a string's text is the string itself (bytes equal iff the strings are equal), and while no text could
+ * also be a number's, a boolean's, an object's or an array's (none looks like one), the texts are the
+ * values. Otherwise the exact jsonb count runs instead (an uncorrelated sub-select: only when asked for).
+ * An absent property and a JSON null are NULL texts (not counted); `<> 'null'` excludes the latter as jsonb.
+ */
+function uniqueSql(filter: Filter | null, params: unknown[]): string {
+  const where = `e.customer_id = ANY($1::text[]) AND e.metric = $2 AND e.occurred_at >= $3::timestamptz AND e.occurred_at < $4::timestamptz
+      AND e.voided_at IS NULL AND ${filterSql("e.properties", filter, params)}`;
+  // What a non-string's ->> text looks like: a number (numeric's output), true, false, {…} or […].
+  const couldBeOther = `CASE WHEN ascii(d.t) IN (45, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57) THEN d.t ~ '^-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$'
+                        ELSE ascii(d.t) IN (91, 123) OR d.t IN ('true', 'false') END`;
+  return `
+SELECT (CASE WHEN NOT g.ambiguous THEN g.n
+             ELSE (SELECT count(*) FROM (SELECT e.properties -> $5::text FROM usage_events e
+                                         WHERE ${where} AND (e.properties -> $5::text) <> 'null'::jsonb GROUP BY 1) v) END)::text AS value
+FROM (
+  SELECT count(d.t) AS n, coalesce(bool_or(${couldBeOther}), false) AS ambiguous
+  FROM (SELECT e.properties ->> $5::text AS t FROM usage_events e WHERE ${where} GROUP BY 1) d
+) g`;
+}
 
-// Σ level × seconds: each event's quantity holds from its instant to the next event's (or the window's end);
-// the level carried in from before the window holds from its start (and sorts before an event at the start).
-const TIME_WEIGHTED_SQL = `
-WITH points AS (
-  SELECT $3::timestamptz AS at, 0 AS carried_first, l.received_at, l.customer_id, l.event_id, l.quantity
-  FROM (${lastBefore("$3::timestamptz", "$5")}) l
-  UNION ALL
-  SELECT e.occurred_at, 1, e.received_at, e.customer_id, e.event_id, e.quantity FROM usage_events e
-  WHERE e.customer_id = ANY($1::text[]) AND e.metric = $2 AND e.occurred_at >= $3::timestamptz AND e.occurred_at < $4::timestamptz
-    AND e.voided_at IS NULL AND ${matches("e.properties", "$5")}
+/**
+ * Σ level × seconds over [$3, $4): each event's quantity holds from its instant to the next event's (or the
+ * window's end); the level carried in from before the window (lastBefore) holds from $3 to the first event
+ * (none: to the end). The events of each id are one index range in occurred_at order, merged (Merge Append)
+ * when there are several ids, so the window function only sorts the events of one instant among themselves.
+ */
+function timeWeightedSql(idCount: number, filter: Filter | null, params: unknown[]): string {
+  const f = filterSql("e.properties", filter, params);
+  const branch = (i: number) => `(SELECT e.occurred_at, e.received_at, e.customer_id, e.event_id, e.quantity FROM usage_events e
+    WHERE e.customer_id = ($1::text[])[${i}] AND e.metric = $2 AND e.occurred_at >= $3::timestamptz AND e.occurred_at < $4::timestamptz
+      AND e.voided_at IS NULL AND ${f} ORDER BY e.occurred_at)`;
+  const events = Array.from({ length: idCount }, (_, i) => branch(i + 1)).join("\n    UNION ALL\n    ");
+  return `
+WITH held AS (
+  SELECT ev.quantity, ev.occurred_at AS at,
+         lead(ev.occurred_at, 1, $4::timestamptz) OVER (ORDER BY ev.occurred_at, ev.received_at, ev.customer_id, ev.event_id) AS until
+  FROM (${events}) ev
 ),
-held AS (
-  SELECT quantity, at, lead(at, 1, $4::timestamptz) OVER (ORDER BY at, carried_first, received_at, customer_id, event_id) AS until
-  FROM points
-)
-SELECT coalesce(sum(quantity * extract(epoch FROM until - at)), 0)::text AS value FROM held`;
+inside AS (SELECT min(at) AS first_at, sum(quantity * extract(epoch FROM until - at)) AS area FROM held)
+SELECT (coalesce(c.quantity * extract(epoch FROM coalesce(i.first_at, $4::timestamptz) - $3::timestamptz), 0) + coalesce(i.area, 0))::text AS value
+FROM inside i LEFT JOIN (${lastBefore("$3::timestamptz", f)}) c ON TRUE`;
+}
 
 export interface MeasureRequest {
   from: string;
@@ -75,31 +140,23 @@ export interface MeasureRequest {
   measure: Measure;
 }
 
-const filterParam = (m: Measure): string | null => (m.filter === null ? null : JSON.stringify(m.filter));
-
 /** sum, count or max of [from, to): whole hours from the rollups, the edges from the events. */
 async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal> {
   const fromMs = Date.parse(r.from);
   const toMs = Date.parse(r.to);
   const hs = Math.ceil(fromMs / HOUR_MS) * HOUR_MS;
   const he = Math.floor(toMs / HOUR_MS) * HOUR_MS;
-  const filter = filterParam(r.measure);
-  const parts: { quantity: string | null; events: string | null; max_quantity: string | null }[] = [];
+  const { metric, filter } = r.measure;
+  const parts: Part[] = [];
   const edges: Array<[number, number]> = hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]];
   if (hs < he) {
-    parts.push(...(await sql.query<(typeof parts)[number]>(ROLLUP_SQL, [ids, r.measure.metric, new Date(hs), new Date(he), filter])));
+    const params: unknown[] = [ids, metric, new Date(hs), new Date(he)];
+    parts.push(...(await sql.query<Part>(rollupSql(filter, params), params)));
   }
   const open = edges.filter(([a, b]) => a < b);
   if (open.length > 0) {
-    parts.push(
-      ...(await sql.query<(typeof parts)[number]>(EDGES_SQL, [
-        ids,
-        r.measure.metric,
-        open.map(([a]) => new Date(a)),
-        open.map(([, b]) => new Date(b)),
-        filter,
-      ])),
-    );
+    const params: unknown[] = [ids, metric, open.map(([a]) => new Date(a)), open.map(([, b]) => new Date(b))];
+    parts.push(...(await sql.query<Part>(edgesSql(filter, params), params)));
   }
   const pick = { sum: "quantity", count: "events", max: "max_quantity" } as const;
   const column = pick[r.measure.aggregation as keyof typeof pick];
@@ -115,23 +172,21 @@ async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<
 
 async function one(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal> {
   const { measure: m } = r;
+  const figure = async (text: (params: unknown[]) => string, params: unknown[]) => {
+    const [row] = await sql.query<{ value: string | null }>(text(params), params);
+    return new Decimal(row?.value ?? 0);
+  };
   switch (m.aggregation) {
     case "sum":
     case "count":
     case "max":
       return fromRollups(sql, ids, r);
-    case "latest": {
-      const [row] = await sql.query<{ value: string }>(LATEST_SQL, [ids, m.metric, r.to, filterParam(m)]);
-      return new Decimal(row?.value ?? 0);
-    }
-    case "unique_count": {
-      const [row] = await sql.query<{ value: string }>(UNIQUE_SQL, [ids, m.metric, r.from, r.to, m.uniqueBy, filterParam(m)]);
-      return new Decimal(row?.value ?? 0);
-    }
-    case "time_weighted": {
-      const [row] = await sql.query<{ value: string }>(TIME_WEIGHTED_SQL, [ids, m.metric, r.from, r.to, filterParam(m)]);
-      return new Decimal(row?.value ?? 0);
-    }
+    case "latest":
+      return figure((p) => latestSql(m.filter, p), [ids, m.metric, r.to]);
+    case "unique_count":
+      return figure((p) => uniqueSql(m.filter, p), [ids, m.metric, r.from, r.to, m.uniqueBy]);
+    case "time_weighted":
+      return figure((p) => timeWeightedSql(ids.length, m.filter, p), [ids, m.metric, r.from, r.to]);
   }
 }
 
