@@ -69,3 +69,13 @@ console.log(`rating engine: ${windows.length} usage windows, ${result.segments.l
 console.log(`${iterations} ratings in ${(elapsedNs / 1e6).toFixed(1)} ms`);
 console.log(`${Math.round((iterations * 1e9) / elapsedNs)} ratings/s, ${(elapsedNs / iterations / 1e3).toFixed(1)} µs/rating`);
 if (lines !== iterations * result.lines.length) throw new Error("non-deterministic line count");
+
+// On a shared machine one run swings widely with the load: the best of a few short rounds is steadier.
+const rounds = 5;
+let bestNs = Infinity;
+for (let r = 0; r < rounds; r++) {
+  const t = process.hrtime.bigint();
+  for (let i = 0; i < 500; i++) ratePeriod(input);
+  bestNs = Math.min(bestNs, Number(process.hrtime.bigint() - t) / 500);
+}
+console.log(`best of ${rounds} rounds of 500: ${Math.round(1e9 / bestNs)} ratings/s, ${(bestNs / 1e3).toFixed(1)} µs/rating`);

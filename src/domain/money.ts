@@ -73,13 +73,40 @@ export function minorUnits(code: string): number {
   return units;
 }
 
+// Parsed decimals by text (valid ones only). Every rating parses the same terms, balances and usage sums
+// again; Decimals are immutable ("not changed by their methods"), so one instance per text can be shared.
+// Bounded.
+const parsedDecimals = new Map<string, Decimal>();
+
 /** A Decimal from a decimal string; throws a RangeError naming `what` if the string is not a decimal. */
 export function toDecimal(value: string | Decimal, what = "value"): Decimal {
+  if (typeof value === "string") {
+    const cached = parsedDecimals.get(value);
+    if (cached !== undefined) return cached;
+  }
   if (Decimal.isDecimal(value)) return value as Decimal;
   if (typeof value !== "string" || !/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(value.trim())) {
     throw new RangeError(`${what} must be a decimal string, got ${JSON.stringify(value)}`);
   }
-  return new Decimal(value.trim());
+  const parsed = new Decimal(value.trim());
+  if (parsedDecimals.size >= 20_000) parsedDecimals.clear();
+  parsedDecimals.set(value, parsed);
+  parsedTexts.set(parsed, plainText(parsed));
+  return parsed;
+}
+
+/** /^-0(\.0*)?$/ without a regex: a zero that toFixed wrote with a minus sign ("-0", "-0.00"). */
+function isNegativeZeroText(text: string): boolean {
+  if (text.charCodeAt(0) !== 45 || text.charCodeAt(1) !== 48) return false; // "-0"
+  if (text.length === 2) return true;
+  if (text.charCodeAt(2) !== 46) return false; // "."
+  for (let i = 3; i < text.length; i++) if (text.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+/** A toFixed text without the minus sign of a negative zero. */
+export function unsignedZero(text: string): string {
+  return isNegativeZeroText(text) ? text.slice(1) : text;
 }
 
 function decimalRounding(mode: RoundingMode): Decimal.Rounding {
@@ -92,26 +119,46 @@ function decimalRounding(mode: RoundingMode): Decimal.Rounding {
  */
 export function roundMoney(amount: Decimal, currency: string, mode: RoundingMode): Decimal {
   const rounded = amount.toDecimalPlaces(minorUnits(currency), decimalRounding(mode));
-  return rounded.isZero() ? new Decimal(0) : rounded;
+  return rounded.isZero() ? ZERO : rounded;
 }
 
 /** Rounds an amount towards zero to the currency's minor unit (used for balances that must not be exceeded). */
 export function truncateMoney(amount: Decimal, currency: string): Decimal {
   const truncated = amount.toDecimalPlaces(minorUnits(currency), Decimal.ROUND_DOWN);
-  return truncated.isZero() ? new Decimal(0) : truncated;
+  return truncated.isZero() ? ZERO : truncated;
 }
 
 /** Formats an amount with exactly the currency's number of decimals: "32000.00", JPY "1234", BHD "1.500". */
 export function formatMoney(amount: Decimal, currency: string): string {
   const digits = minorUnits(currency);
-  const text = amount.toFixed(digits);
-  return /^-0(\.0*)?$/.test(text) ? text.slice(1) : text;
+  return unsignedZero(amount.toFixed(digits));
+}
+
+// formatDecimal is called hundreds of times per rating, often on the same instances: the Decimals toDecimal
+// hands out (terms, shared by every rating of the contract), ZERO, and a value written into several fields
+// of one line. Decimals are immutable, so an instance's text never changes; toFixed is the expensive part.
+const parsedTexts = new WeakMap<Decimal, string>();
+const RECENT = 8; // a power of two
+const recentValues: Array<Decimal | null> = new Array<Decimal | null>(RECENT).fill(null);
+const recentTexts: string[] = new Array<string>(RECENT).fill("");
+let recentNext = 0;
+
+function plainText(value: Decimal): string {
+  const text = value.toFixed();
+  return text === "-0" ? "0" : text;
 }
 
 /** A quantity or fraction at full precision, in plain notation, without trailing zeros ("400000", "0.5"). */
 export function formatDecimal(value: Decimal): string {
-  const text = value.toFixed();
-  return text === "-0" ? "0" : text;
+  if (value === ZERO) return "0";
+  const parsed = parsedTexts.get(value);
+  if (parsed !== undefined) return parsed;
+  for (let i = 0; i < RECENT; i++) if (recentValues[i] === value) return recentTexts[i] as string;
+  const text = plainText(value);
+  recentValues[recentNext] = value;
+  recentTexts[recentNext] = text;
+  recentNext = (recentNext + 1) & (RECENT - 1);
+  return text;
 }
 
 /**
