@@ -1,6 +1,6 @@
 // Rule 11 — Compare (docs/rating.md): the period's total, recomputed from scratch, against what was already
 // billed for it, and the action that follows.
-import { Decimal, ZERO, roundMoney, sum } from "../money.js";
+import { Decimal, ZERO, roundMoney, sum, toDecimal } from "../money.js";
 import { parseDecimalInput } from "./plan.js";
 import { type Action, type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
 
@@ -15,7 +15,7 @@ export interface Comparison {
 
 export function compare(input: RatingInput, lines: readonly Line[], creditsApplied: readonly CreditAmount[]): Comparison {
   const { currency, roundingMode, allowTrueDown } = input.contract;
-  const total = sum(lines.map((l) => new Decimal(l.amount)));
+  const total = sum(lines.map((l) => toDecimal(l.amount)));
   const alreadyBilled = roundMoney(parseDecimalInput(input.alreadyBilled, "alreadyBilled"), currency, roundingMode);
   const delta = total.minus(alreadyBilled);
   let action: Action;

@@ -2,7 +2,7 @@
 // version's definition of a grant id wins), valid in the period, earliest expiry first (then grant id), pay
 // the rounded usage and shortfall lines net of contract discount/cap lines — not platform fees — up to their
 // balance. One negative credit_applied line per grant used.
-import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, truncateMoney } from "../money.js";
+import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, toDecimal, truncateMoney } from "../money.js";
 import { moneyText } from "./describe.js";
 import { type CompiledGrant, type PeriodPlan, parseDecimalInput } from "./plan.js";
 import { type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
@@ -18,7 +18,7 @@ export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["cr
   const balances = parseBalances(creditBalances);
   const payable = max(
     ZERO,
-    sum(lines.filter((l) => l.kind !== "platform_fee").map((l) => new Decimal(l.amount))),
+    sum(lines.filter((l) => l.kind !== "platform_fee").map((l) => toDecimal(l.amount))),
   );
   const valid = [...grants.values()]
     .filter((g) => g.grantedAtMs < span.endMs && g.expiresAtMs > span.startMs)
