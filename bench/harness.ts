@@ -63,6 +63,11 @@ export interface Bench {
    * with a warning), and previews planned on empty statistics scan what the partial indexes should find.
    */
   analyze(...tables: string[]): Promise<void>;
+  /**
+   * CHECKPOINT as the owner after a bulk load, so its dirty pages are written before the measurements start
+   * rather than by the checkpointer (or evicting backends) during them.
+   */
+  checkpoint(): Promise<void>;
 }
 
 /** Runs `body` against a fresh cluster and app; stops the app, the pool and PostgreSQL and removes the directory after. */
@@ -80,16 +85,18 @@ export async function withBench(opts: BenchOptions, body: (b: Bench) => Promise<
     let base = "";
     if (opts.listen) base = await app.listen({ port: 0, host: "127.0.0.1" });
     else await app.ready();
-    const analyze = async (...tables: string[]) => {
+    const asOwner = async (...statements: string[]) => {
       const owner = new pgLib.Client({ connectionString: pg.ownerUrl });
       await owner.connect();
       try {
-        for (const t of tables) await owner.query(`VACUUM ANALYZE ${t}`);
+        for (const s of statements) await owner.query(s);
       } finally {
         await owner.end();
       }
     };
-    await body({ dir, pg, db, app, base, auth: { authorization: `Bearer ${KEY}` }, analyze });
+    const analyze = (...tables: string[]) => asOwner(...tables.map((t) => `VACUUM ANALYZE ${t}`));
+    const checkpoint = () => asOwner("CHECKPOINT");
+    await body({ dir, pg, db, app, base, auth: { authorization: `Bearer ${KEY}` }, analyze, checkpoint });
   } finally {
     await app?.close().catch(() => undefined);
     await db?.close();

@@ -91,6 +91,33 @@ async function walSoFar(db: { pool: { query: (q: string) => Promise<{ rows: unkn
   return { records: Number(r.records), fpi: Number(r.fpi), bytes: Number(r.bytes), checkpoints: Number(r.checkpoints) };
 }
 
+/**
+ * Samples what the service's backends are doing every few milliseconds until stopped: running on CPU, or
+ * waiting (and for what: a row lock another batch holds, the audit chain's advisory lock, a WAL flush…).
+ */
+function sampleWaits(db: { pool: { query: (q: string) => Promise<{ rows: unknown[] }> } }) {
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let stop = false;
+  const done = (async () => {
+    while (!stop) {
+      const { rows } = await db.pool.query(
+        `SELECT coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w FROM pg_stat_activity
+         WHERE state = 'active' AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+      );
+      samples++;
+      for (const r of rows as { w: string }[]) counts.set(r.w, (counts.get(r.w) ?? 0) + 1);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return async () => {
+    stop = true;
+    await done;
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    return { samples, busy: total / samples, top: [...counts].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([w, n]) => `${w} ${((n * 100) / total).toFixed(0)}%`) };
+  };
+}
+
 /** Index sizes (MB) of a table, in the order of their definitions with the table's name taken out. */
 async function indexSizes(db: { pool: { query: (q: string, p: unknown[]) => Promise<{ rows: unknown[] }> } }, table: string) {
   const { rows } = await db.pool.query(
@@ -185,6 +212,7 @@ async function ingestCase(spanDays: number, first: boolean) {
     const latencies: number[] = [];
     const httpStart = performance.now();
     const cpu0 = { node: nodeCpuSeconds(), pg: postgresCpuSeconds() };
+    const stopSampling = sampleWaits(db);
     await Promise.all(
       Array.from({ length: CLIENTS }, async () => {
         for (let b = next++; b < bodies.length; b = next++) {
@@ -199,6 +227,7 @@ async function ingestCase(spanDays: number, first: boolean) {
     );
     const httpSeconds = (performance.now() - httpStart) / 1000;
     const cpu1 = { node: nodeCpuSeconds(), pg: postgresCpuSeconds() };
+    const waits = await stopSampling();
     if (accepted !== EVENTS) throw new Error(`accepted ${accepted} of ${EVENTS}`);
     const httpRate = EVENTS / httpSeconds;
     log(`  HTTP API   ${fmt(httpRate)} events/s  (${httpSeconds.toFixed(1)} s; batch p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms)`);
@@ -208,6 +237,7 @@ async function ingestCase(spanDays: number, first: boolean) {
         (cpu0.pg !== null && cpu1.pg !== null ? `, postgres ${perBatch(cpu1.pg - cpu0.pg)} ms` : ""),
     );
 
+    log(`             backends busy on average ${waits.busy.toFixed(2)} of ${CLIENTS} (${fmt(waits.samples)} samples): ${waits.top.join(", ")}`);
     const writes1 = await rollupWrites(db);
     const wal1 = await walSoFar(db);
     const rollupRows = Number((await db.pool.query<{ n: string }>("SELECT count(*)::text AS n FROM usage_rollups")).rows[0]!.n);
