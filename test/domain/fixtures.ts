@@ -2,14 +2,18 @@
 // defaults are applied exactly as for the API.
 import {
   ContractTerms,
+  aggregateEvents,
   periodContaining,
   ratePeriod,
+  usageRequest,
   usageWindows,
   type ContractTermsInput,
   type ContractVersion,
   type CreditAmount,
   type CreditBalance,
+  type MeasuredUsage,
   type PeriodRef,
+  type PlainEvent,
   type RatingContract,
   type RatingInput,
   type RatingResult,
@@ -103,4 +107,51 @@ export function rate(spec: Spec): RatingResult {
 /** "kind[ metric] amount" per line, the compact form the tables compare. */
 export function lineSummary(r: RatingResult): string[] {
   return r.lines.map((l) => `${l.kind}${l.metric ? ` ${l.metric}` : ""}${l.grantId ? ` ${l.grantId}` : ""} ${l.amount}`);
+}
+
+// ---- feeding the engine from plain events (meter tests) ------------------------------------------------
+
+/** A plain event of one metric. */
+export interface MetricEvent extends PlainEvent {
+  metric: string;
+}
+
+/**
+ * What usageRequest() asks for, computed from events by the reference definition: per-metric sums (every
+ * non-voided event of the metric, unfiltered) of each window, and each measure's figure over its window —
+ * aggregateEvents() gives the usage; a time_weighted figure is that usage × the window's seconds (Σ level ×
+ * seconds), which the engine divides back by the window's seconds.
+ */
+export function figuresFromEvents(
+  input: Pick<RatingInput, "contract" | "versions" | "period">,
+  events: readonly MetricEvent[],
+): { usage: UsageAggregate[]; measured: MeasuredUsage[] } {
+  const request = usageRequest(input);
+  const byMetric = new Map<string, MetricEvent[]>();
+  for (const e of events) byMetric.set(e.metric, [...(byMetric.get(e.metric) ?? []), e]);
+  const metrics = [...byMetric.keys()].sort();
+  const usage: UsageAggregate[] = request.windows.flatMap((w) => {
+    const fromMs = Date.parse(w.from);
+    const toMs = Date.parse(w.to);
+    return metrics.map((metric) => ({
+      from: w.from,
+      to: w.to,
+      metric,
+      quantity: aggregateEvents({ metric, aggregation: "sum", filter: null, uniqueBy: null }, byMetric.get(metric) ?? [], fromMs, toMs).toFixed(),
+    }));
+  });
+  const measured: MeasuredUsage[] = request.measures.map(({ from, to, measure }) => {
+    const fromMs = Date.parse(from);
+    const toMs = Date.parse(to);
+    const used = aggregateEvents(measure, byMetric.get(measure.metric) ?? [], fromMs, toMs);
+    const value = measure.aggregation === "time_weighted" ? used.times(toMs - fromMs).dividedBy(1000) : used;
+    return { from, to, measure, value: value.toFixed() };
+  });
+  return { usage, measured };
+}
+
+/** The rating input of `spec` with its usage and measured figures taken from `events`. */
+export function inputFromEvents(spec: Spec, events: readonly MetricEvent[]): RatingInput {
+  const base = buildInput({ ...spec, usage: undefined, otherUsage: undefined });
+  return { ...base, ...figuresFromEvents(base, events) };
 }

@@ -11,56 +11,9 @@ import {
   usageRequest,
   type ContractTermsInput,
   type Line,
-  type MeasuredUsage,
-  type PlainEvent,
-  type RatingInput,
   type RatingResult,
-  type UsageAggregate,
 } from "../../src/domain/index.js";
-import { buildInput, type Spec } from "./fixtures.js";
-
-// ---- feeding the engine from plain events -------------------------------------------------------------
-
-interface MetricEvent extends PlainEvent {
-  metric: string;
-}
-
-/**
- * What usageRequest() asks for, from events by the reference definition: per-metric sums of each window and
- * each measure's figure (aggregateEvents' usage; time_weighted: × the window's seconds = Σ level × seconds).
- */
-function figuresFromEvents(
-  input: Pick<RatingInput, "contract" | "versions" | "period">,
-  events: readonly MetricEvent[],
-): { usage: UsageAggregate[]; measured: MeasuredUsage[] } {
-  const request = usageRequest(input);
-  const byMetric = new Map<string, MetricEvent[]>();
-  for (const e of events) byMetric.set(e.metric, [...(byMetric.get(e.metric) ?? []), e]);
-  const metrics = [...byMetric.keys()].sort();
-  const usage: UsageAggregate[] = request.windows.flatMap((w) => {
-    const fromMs = Date.parse(w.from);
-    const toMs = Date.parse(w.to);
-    return metrics.map((metric) => ({
-      from: w.from,
-      to: w.to,
-      metric,
-      quantity: aggregateEvents({ metric, aggregation: "sum", filter: null, uniqueBy: null }, byMetric.get(metric) ?? [], fromMs, toMs).toFixed(),
-    }));
-  });
-  const measured: MeasuredUsage[] = request.measures.map(({ from, to, measure }) => {
-    const fromMs = Date.parse(from);
-    const toMs = Date.parse(to);
-    const used = aggregateEvents(measure, byMetric.get(measure.metric) ?? [], fromMs, toMs);
-    const value = measure.aggregation === "time_weighted" ? used.times(toMs - fromMs).dividedBy(1000) : used;
-    return { from, to, measure, value: value.toFixed() };
-  });
-  return { usage, measured };
-}
-
-function inputFromEvents(spec: Spec, events: readonly MetricEvent[]): RatingInput {
-  const base = buildInput({ ...spec, usage: undefined, otherUsage: undefined });
-  return { ...base, ...figuresFromEvents(base, events) };
-}
+import { type MetricEvent, type Spec, buildInput, inputFromEvents } from "./fixtures.js";
 
 const rateEvents = (spec: Spec, events: readonly MetricEvent[]): RatingResult => ratePeriod(inputFromEvents(spec, events));
 const usageLines = (r: RatingResult): Line[] => r.lines.filter((l) => l.kind === "usage");

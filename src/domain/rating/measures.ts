@@ -54,6 +54,9 @@ export function measureKey(m: Measure): string {
   return canonicalJson({ metric: m.metric, aggregation: m.aggregation, filter: m.filter, uniqueBy: m.uniqueBy });
 }
 
+/** The sum of the events a measure's filter selects: what a metric's filtered meters match, to find what none does. */
+export const filteredSumOf = (m: Measure): Measure => ({ ...m, aggregation: "sum", uniqueBy: null });
+
 /** An unfiltered sum is the metric's total, which the engine always has: no separate figure is asked for it. */
 export const isPlainSum = (m: Measure): boolean => m.aggregation === "sum" && m.filter === null;
 

@@ -13,7 +13,7 @@ import {
   periodSpanContaining,
   termPeriodSpans,
 } from "../periods.js";
-import { type Measure, type MeasuredUsage, isLevel, isPlainSum, measureKey, measureOf } from "./measures.js";
+import { type Measure, type MeasuredUsage, filteredSumOf, isLevel, isPlainSum, measureKey, measureOf } from "./measures.js";
 import { pricingFor, type PricingFunction } from "./pricing.js";
 import { RatingInputError, type ContractVersion, type UsageAggregate, type UsageRequest, type UsageWindow, type UsageWindowsInput } from "./types.js";
 
@@ -26,6 +26,8 @@ export interface CompiledMeter {
   key: string;
   /** A level aggregation (max, latest, unique_count, time_weighted): included units and tier bounds are not prorated. */
   level: boolean;
+  /** A filtered meter's filtered sum and its key (unpriced usage is the metric's sum minus these); null unfiltered. */
+  filteredSum: { measure: Measure; key: string } | null;
   unit: string | undefined;
   included: Decimal;
   pricing: Pricing;
@@ -115,12 +117,14 @@ function compileMeter(m: Meter, path: string): CompiledMeter {
     throw new RatingInputError(`${path}.pricing`, (e as Error).message);
   }
   const measure = measureOf(m);
+  const filteredSum = measure.filter === null ? null : filteredSumOf(measure);
   return {
     id: m.id ?? m.metric,
     metric: m.metric,
     measure,
     key: measureKey(measure),
     level: isLevel(measure.aggregation),
+    filteredSum: filteredSum === null ? null : { measure: filteredSum, key: measureKey(filteredSum) },
     unit: m.unit,
     included: dec(m.included ?? "0", `${path}.included`),
     pricing: m.pricing,
@@ -320,10 +324,7 @@ function planMeasures(plan: RatingPlan): MeasureAsk[] {
     for (const s of p.segments) {
       for (const m of s.version?.terms.meters ?? []) {
         ask(s.fromMs, s.toMs, m.measure, m.key);
-        if (withFilteredSums && m.measure.filter !== null) {
-          const sum = { ...m.measure, aggregation: "sum" as const, uniqueBy: null };
-          ask(s.fromMs, s.toMs, sum, measureKey(sum));
-        }
+        if (withFilteredSums && m.filteredSum !== null) ask(s.fromMs, s.toMs, m.filteredSum.measure, m.filteredSum.key);
       }
     }
   };

@@ -1,7 +1,7 @@
 // Rules 2–6 for one period (docs/rating.md): usage, included units, price, meter discount and cap, contract
 // discount and cap, per segment. The figures only; lines.ts writes them as lines.
 import { Decimal, HUNDRED, ZERO, max, sum } from "../money.js";
-import { measureKey, usageFromFigure } from "./measures.js";
+import { usageFromFigure } from "./measures.js";
 import {
   type CompiledMeter,
   type CompiledTerms,
@@ -75,13 +75,8 @@ function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: Usage
       if (!quantity.isZero()) unpriced.push({ metric, quantity, unmatched: false });
       continue;
     }
-    if (meters.some((m) => m.measure.filter === null)) continue;
-    const matched = sum(
-      meters.map((m) => {
-        const filteredSum = { ...m.measure, aggregation: "sum" as const, uniqueBy: null };
-        return figureOf(usage, measured, segment.fromMs, segment.toMs, filteredSum, measureKey(filteredSum));
-      }),
-    );
+    if (meters.some((m) => m.filteredSum === null)) continue;
+    const matched = sum(meters.map((m) => (m.filteredSum === null ? ZERO : figureOf(usage, measured, segment.fromMs, segment.toMs, m.filteredSum.measure, m.filteredSum.key))));
     const rest = quantity.minus(matched);
     if (!rest.isZero()) unpriced.push({ metric, quantity: rest, unmatched: true });
   }

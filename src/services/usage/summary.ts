@@ -2,7 +2,7 @@
 import type { Database } from "../../db/client.js";
 import { measureUsage } from "../../db/queries/measures.js";
 import { sumUsage } from "../../db/queries/usage.js";
-import { type Filter, isPlainSum, measureKey, measureOf, usageFromFigure } from "../../domain/rating/measures.js";
+import { type Filter, filteredSumOf, isPlainSum, measureKey, measureOf, usageFromFigure } from "../../domain/rating/measures.js";
 import { Decimal, formatDecimal } from "../../domain/money.js";
 import { formatInstant, periodContaining } from "../../domain/periods.js";
 import type { Aggregation, Meter } from "../../domain/terms.js";
@@ -55,7 +55,7 @@ export async function usageSummary(db: Database, contractId: string, at: string 
   const totals = new Map(rows.map((r) => [r.metric, new Decimal(r.quantity)]));
   const measures = (version.terms.meters as Meter[]).map((m) => measureOf(m));
   // The filtered sum of every filtered meter too: what a metric's meters leave unmatched is unmetered usage.
-  const filteredSums = measures.filter((m) => m.filter !== null).map((m) => ({ ...m, aggregation: "sum" as const, uniqueBy: null }));
+  const filteredSums = measures.filter((m) => m.filter !== null).map(filteredSumOf);
   const asked = [...measures.filter((m) => !isPlainSum(m)), ...filteredSums].map((measure) => ({ from: period.start, to: period.end, measure }));
   const figures = new Map((await measureUsage(db.sql, ids, asked)).map((f) => [measureKey(f.measure), new Decimal(f.value)]));
   const startMs = Date.parse(period.start);
