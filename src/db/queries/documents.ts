@@ -79,6 +79,15 @@ export async function documentOfCalculation(sql: Sql, calculationId: string) {
   return row;
 }
 
+/**
+ * The database's clock, which stamps every usage event's received_at: a document stamped by it can be
+ * compared with arrivals ("received after the document") on one clock, whatever the app servers' clocks say.
+ */
+export async function databaseNow(sql: Sql): Promise<string> {
+  const [row] = await sql.query<{ now: Date }>("SELECT clock_timestamp() AS now");
+  return row!.now.toISOString();
+}
+
 /** The next number of a document kind: the counter row stays locked until the issuing transaction ends, so numbers have no gaps. */
 export async function nextDocumentSeq(sql: Sql, kind: "invoice" | "credit_memo"): Promise<number> {
   const [counter] = await sql.query<{ last_number: number }>(

@@ -5,7 +5,7 @@
 import type { Database } from "../../db/client.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import { newId } from "../../db/ids.js";
-import { documentOfCalculation, insertDocument } from "../../db/queries/documents.js";
+import { databaseNow, documentOfCalculation, insertDocument } from "../../db/queries/documents.js";
 import { calculationToIssue } from "../../db/queries/calculations.js";
 import type { ContractRecord } from "../../db/queries/contracts.js";
 import type { Sql } from "../../db/sql.js";
@@ -84,7 +84,9 @@ async function issueDocument(
   const kind = result.action;
   const { seq, number } = await nextDocumentNumber(sql, kind);
   const id = newId();
-  const issuedAt = now.toISOString();
+  // The database's clock, not `now`: late usage is what was received after the document, on the clock that
+  // stamps arrivals (previews' late_usage, reconciliation's late units). `now` decides whether the period ended.
+  const issuedAt = await databaseNow(sql);
   const amount = formatMoney(new Decimal(result.delta).abs(), result.currency);
   const creditsApplied = result.creditsApplied.filter((c) => !new Decimal(c.amount).isZero());
   const lines: DocumentLineView[] = result.lines.map((l, i) => {
