@@ -12,3 +12,7 @@ export * from "./rating/measures.js";
 export { inputsHash } from "./rating/hash.js";
 export { pricingFor, graduated } from "./rating/pricing.js";
 export * from "./terms.js";
+export * from "./reconciliation/request.js";
+export * from "./reconciliation/classify.js";
+export * from "./reconciliation/statement.js";
+export { priceBreaks, type BreakUnits, type MetricCharge } from "./reconciliation/money.js";

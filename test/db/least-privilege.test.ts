@@ -118,6 +118,8 @@ describe("the runtime role", () => {
       // Only so that SELECT … FOR UPDATE / FOR SHARE may lock a contract; a trigger refuses every UPDATE.
       contracts: ["created_at"],
       document_counters: ["last_number"],
+      // Only so that SELECT … FOR UPDATE may lock a run (dispositions and the sign-off queue on it); a trigger refuses every UPDATE.
+      reconciliation_runs: ["created_at"],
       exceptions: ["calculation_id", "decision", "details", "last_seen_at", "message", "note", "resolved_at", "resolved_by", "status"],
       usage_events: ["void_reason", "voided_at", "voided_by"],
       usage_dimensions: ["properties"],

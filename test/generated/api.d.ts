@@ -350,6 +350,118 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/reconciliations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List reconciliation runs, oldest first (optionally of one window) */
+        get: operations["listReconciliations"];
+        put?: never;
+        /**
+         * Run a three-way reconciliation: raw events vs. metered units vs. invoiced lines
+         * @description Pulls the window's non-voided stored events (raw), the metering layer's rows (`metered`) and the billing system's (`invoiced`, or, when omitted, this service's own latest document of each period inside the window); keys every row by customer + metric (an account alias becomes its contract's customer; raw units and this service's documents × `unitConversions[metric]`); and classifies each key, first rule that holds: `unmapped`, `match`, `timing`, `credit`, `proration`, `under_bill`, `over_bill`, `metering`. Each break is priced at its contract's terms (the engine rates R and I over the contract's billing periods in the window; their difference, rounded, is its `amount`) and routed to its owner. A later run of the same window follows the earlier run's `timing` keys (`watchlist`). The run, its breaks and an audit entry are stored in one transaction. Up to 100,000 metered and 100,000 invoiced rows; the body at most 64 MiB (413). Any bad row → 400 naming every bad path; nothing is stored. With an `Idempotency-Key`, a repeat with the same body returns the first response again (`Idempotent-Replayed: true`).
+         */
+        post: operations["runReconciliation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reconciliations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One run: the statement per class (keys, units, money), the totals and the watch-list */
+        get: operations["getReconciliation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reconciliations/{id}/breaks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The breaks of a run, by customer and metric, optionally of one class or owner */
+        get: operations["listReconciliationBreaks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reconciliations/{id}/breaks.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The breaks of a run as CSV (what finance attaches to the close), streamed
+         * @description One row per break, the columns named as the break's JSON names them: `id`, `contractId`, `customerId`, `metric`, `class`, `source`, `owner`, `raw`, `metered`, `invoiced`, `late`, `units`, `amount`, `currency`, `previousClass`, `disposition.decision`, `disposition.note`, `disposition.actor`, `disposition.at`. `?class=` and `?owner=` filter as for the JSON list. Cells a spreadsheet would run as formulas are defused.
+         */
+        get: operations["getReconciliationBreaksCsv"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reconciliations/{id}/breaks/{breakId}/resolve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Record a disposition of a break: catch_up_charge, credit, absorb or no_action
+         * @description Audited with its actor and note. A break may be decided again until the run is signed off (the latest decision counts; every one is kept). A `catch_up_charge` needs a positive amount and a `credit` a negative one (an unpriced break may take either).
+         */
+        post: operations["resolveReconciliationBreak"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/reconciliations/{id}/sign-off": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign off a run once every break other than timing and credit has a disposition */
+        post: operations["signOffReconciliation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/usage": {
         parameters: {
             query?: never;
@@ -673,6 +785,31 @@ export interface components {
          * @description ISO 8601 instant with offset, in the years 1970 to 2199, at most 9 fraction digits
          */
         Instant: string;
+        InvoicedRowInput: {
+            /** @description A contract's customer id or one of its account ids (an alias) */
+            customerId: string;
+            metric: string;
+            /** @description Non-negative decimal string fitting numeric(38,9), in the metered unit */
+            quantity: string;
+            /** @description What the billing system charged (kept for reference; the break's money is rated from the contract) */
+            amount?: string;
+            invoiceRef?: string;
+            /** @description When it was invoiced: events received after the key's latest invoicedAt are its `late` units */
+            invoicedAt: components["schemas"]["Instant"];
+            /**
+             * @description Default `invoice`; a credit memo's units are subtracted
+             * @enum {string}
+             */
+            kind?: "invoice" | "credit_memo";
+        };
+        /** @description What the metering layer counted for a customer and metric in the window (rows of one key add up) */
+        MeteredRow: {
+            /** @description A contract's customer id or one of its account ids (an alias) */
+            customerId: string;
+            metric: string;
+            /** @description Non-negative decimal string fitting numeric(38,9), in the metered unit */
+            quantity: string;
+        };
         /** @description RFC 9457 problem details */
         Problem: {
             type: string;
@@ -687,6 +824,207 @@ export interface components {
             }[];
         } & {
             [key: string]: unknown;
+        };
+        Reconciliation: {
+            id: string;
+            period: {
+                start: string;
+                end: string;
+            };
+            /** @enum {string} */
+            status: "open" | "signed_off";
+            /** @description Per class: the keys, the units and the money (the signed-off statement) */
+            counts: {
+                match: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                timing: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                credit: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                proration: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                under_bill: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                over_bill: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                metering: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+                unmapped: {
+                    keys: number;
+                    /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                    units: string;
+                    /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                    amount: string | null;
+                };
+            };
+            totals: {
+                keys: number;
+                /** @description Keys that are not a match */
+                breaks: number;
+                /** @description Σ of the under_bill breaks' amounts, positive */
+                underBilled: string | null;
+                /** @description Σ of the over_bill breaks' amounts, as a positive decimal */
+                overBilled: string | null;
+            };
+            /** @description The one currency of the priced breaks; null when there are several (or none): then read byCurrency */
+            currency: string | null;
+            byCurrency: {
+                [key: string]: {
+                    counts: {
+                        match: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        timing: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        credit: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        proration: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        under_bill: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        over_bill: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        metering: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                        unmapped: {
+                            keys: number;
+                            /** @description Σ (raw − invoiced) over the class's keys, in metered units */
+                            units: string;
+                            /** @description Σ of the breaks' money; null when the run's priced keys are in several currencies (see byCurrency) */
+                            amount: string | null;
+                        };
+                    };
+                    underBilled: string;
+                    overBilled: string;
+                };
+            };
+            unitConversions: {
+                [key: string]: string;
+            };
+            /**
+             * @description `documents`: `invoiced` was omitted and this service's own documents were used
+             * @enum {string}
+             */
+            invoicedSource: "caller" | "documents";
+            rows: {
+                metered: number;
+                invoiced: number;
+            };
+            /** @description The latest earlier run of the same window, whose timing keys the watch-list follows */
+            previousRunId: string | null;
+            watchlist: {
+                cleared: number;
+                persisting: number;
+            };
+            signedOff: {
+                actor: string;
+                note: string;
+                at: string;
+            } | null;
+            createdBy: string;
+            createdAt: string;
+        };
+        ReconciliationBreak: {
+            id: string;
+            runId: string;
+            contractId: string | null;
+            customerId: string;
+            metric: string;
+            /** @enum {string} */
+            class: "timing" | "credit" | "proration" | "under_bill" | "over_bill" | "metering" | "unmapped";
+            /** @description Which side is wrong; null when the three agree (an unmapped key) */
+            source: ("metering" | "billing" | "both") | null;
+            /** @enum {string} */
+            owner: "revops" | "csm" | "watchlist" | "data" | "none";
+            raw: string;
+            metered: string;
+            /** @description Invoices − credit memos */
+            invoiced: string;
+            /** @description Raw units of events received after the key's latest invoicedAt */
+            late: string;
+            /** @description raw − invoiced, in metered units */
+            units: string;
+            /** @description The usage charge for raw − the one for invoiced, at the contract's terms, rounded; negative: an over-bill; null: unmapped */
+            amount: string | null;
+            currency: string | null;
+            previousClass: "timing" | null;
+            lastInvoicedAt: string | null;
+            disposition: {
+                /** @enum {string} */
+                decision: "catch_up_charge" | "credit" | "absorb" | "no_action";
+                note: string;
+                actor: string;
+                at: string;
+            } | null;
         };
     };
     responses: never;
@@ -3723,6 +4061,695 @@ export interface operations {
                 };
             };
             /** @description `conflict`: the audit log is empty */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listReconciliations: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+                periodStart?: components["schemas"]["Instant"];
+                periodEnd?: components["schemas"]["Instant"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["Reconciliation"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    runReconciliation: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body → the first response again; same key, other body → 409 idempotency_conflict */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "periodStart": "2026-07-01T00:00:00Z",
+                 *       "periodEnd": "2026-10-01T00:00:00Z",
+                 *       "unitConversions": {
+                 *         "api_calls": "0.001"
+                 *       },
+                 *       "metered": [
+                 *         {
+                 *           "customerId": "acme",
+                 *           "metric": "api_calls",
+                 *           "quantity": "1400"
+                 *         }
+                 *       ],
+                 *       "invoiced": [
+                 *         {
+                 *           "customerId": "acme",
+                 *           "metric": "api_calls",
+                 *           "quantity": "1400",
+                 *           "amount": "32.00",
+                 *           "invoiceRef": "in_1Q2w3e",
+                 *           "invoicedAt": "2026-10-02T09:00:00Z",
+                 *           "kind": "invoice"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": {
+                    periodStart: components["schemas"]["Instant"];
+                    periodEnd: components["schemas"]["Instant"];
+                    /** @description metric → positive factor from the contract's unit to the metered unit; raw units and this service's documents are multiplied by it (default 1) */
+                    unitConversions?: {
+                        [key: string]: string;
+                    };
+                    /** @description Required (may be empty); at most 100000 rows */
+                    metered: components["schemas"]["MeteredRow"][];
+                    /** @description At most 100000 rows. Omitted: this service's own latest document of each period inside the window, whatever its kind */
+                    invoiced?: components["schemas"]["InvoicedRowInput"][];
+                };
+            };
+        };
+        responses: {
+            /** @description The run and its statement; or, with `Idempotent-Replayed: true`, the first response to this key again */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the key's role may not do this (see the roles in the introduction) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `idempotency_conflict`: the Idempotency-Key was used with another body, or a request with it is still running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReconciliation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no reconciliation with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listReconciliationBreaks: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+                class?: "timing" | "credit" | "proration" | "under_bill" | "over_bill" | "metering" | "unmapped";
+                owner?: "revops" | "csm" | "watchlist" | "data" | "none";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of breaks */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["ReconciliationBreak"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no reconciliation with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReconciliationBreaksCsv: {
+        parameters: {
+            query?: {
+                class?: "timing" | "credit" | "proration" | "under_bill" | "over_bill" | "metering" | "unmapped";
+                owner?: "revops" | "csm" | "watchlist" | "data" | "none";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The breaks as text/csv (UTF-8), sent as an attachment */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no reconciliation with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resolveReconciliationBreak: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                breakId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "decision": "catch_up_charge",
+                 *       "note": "Q3 overage billed on the October invoice"
+                 *     }
+                 */
+                "application/json": {
+                    /** @enum {string} */
+                    decision: "catch_up_charge" | "credit" | "absorb" | "no_action";
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The break with its disposition */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReconciliationBreak"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the key's role is not approver or admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no run with this id, or no break with this id in it */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: the run is signed off, or the decision does not fit the break's money */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    signOffReconciliation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "note": "Q3 close: reviewed with RevOps"
+                 *     }
+                 */
+                "application/json": {
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The signed-off run and its statement */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Reconciliation"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the key's role is not approver or admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no reconciliation with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: breaks without a disposition (listed in `breakIds`), or the run is already signed off */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -59,6 +59,20 @@ export async function contractWithVersions(sql: Sql, id: string): Promise<(Contr
   return row?.contract;
 }
 
+/** Several contracts with their versions (a reconciliation prices the breaks of many at once). */
+export async function contractsWithVersions(sql: Sql, ids: string[]): Promise<(ContractRecord & { versions: VersionRecord[] })[]> {
+  if (ids.length === 0) return [];
+  const rows = await sql.query<{ contract: ContractRecord & { versions: VersionRecord[] } }>(
+    `SELECT json_build_object(${CONTRACT_FIELDS},
+       'versions', coalesce((
+         SELECT json_agg(json_build_object(${VERSION_FIELDS}) ORDER BY v.version)
+         FROM contract_versions v WHERE v.contract_id = c.id), '[]'::json)) AS contract
+     FROM contracts c WHERE c.id = ANY($1::uuid[]) ORDER BY c.id`,
+    [ids],
+  );
+  return rows.map((r) => r.contract);
+}
+
 export async function contractById(sql: Sql, id: string): Promise<ContractRecord | undefined> {
   const [row] = await sql.query<{ contract: ContractRecord }>(
     `SELECT json_build_object(${CONTRACT_FIELDS}) AS contract FROM contracts c WHERE c.id = $1::uuid`,

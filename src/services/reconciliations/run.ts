@@ -1,0 +1,347 @@
+// Running a three-way reconciliation (DESIGN.md §7.1; docs/reconciliation.md): pull, normalize, match,
+// classify, price, route — and store the run, its breaks and its audit entry in one transaction.
+//
+// One REPEATABLE READ snapshot: the raw side, the contracts and this service's documents are read as of
+// one instant, so a batch ingested during the run is either wholly in it or wholly out of it.
+import type { Database } from "../../db/client.js";
+import { isUniqueViolation } from "../../db/errors.js";
+import { newId } from "../../db/ids.js";
+import { contractsWithVersions } from "../../db/queries/contracts.js";
+import { measureUsage } from "../../db/queries/measures.js";
+import {
+  type BreakInsert,
+  contractsOfIdentifiers,
+  documentUsage,
+  insertBreaks,
+  insertRun,
+  lateUnits,
+  previousRunOf,
+  rawUsageByKey,
+  timingKeysOf,
+} from "../../db/queries/reconciliations.js";
+import { sumUsage } from "../../db/queries/usage.js";
+import type { Sql } from "../../db/sql.js";
+import { transaction } from "../../db/tx.js";
+import {
+  type BreakUnits,
+  type ClassifiedKey,
+  type ContractVersion,
+  Decimal,
+  type KeyFigures,
+  type RatingInput,
+  type ReconciliationRequest,
+  ZERO,
+  canonicalJson,
+  classify,
+  formatDecimal,
+  formatInstant,
+  invoicedOf,
+  keyOf,
+  parseReconciliationRequest,
+  periodSpanContaining,
+  periodSpanAt,
+  priceBreaks,
+  sha256Hex,
+  statementOf,
+  usageRequest,
+  watchlistOf,
+} from "../../domain/index.js";
+import type { ContractRecord, VersionRecord } from "../../db/queries/contracts.js";
+import { appendAudit } from "../audit/append.js";
+import { idempotent } from "../idempotency.js";
+import { ratingContractOf } from "../true-ups/rating-inputs.js";
+import { type RunView, toRunView } from "./read.js";
+
+const RUN_SCOPE = "POST /v1/reconciliations";
+
+export async function runReconciliation(
+  db: Database,
+  actor: string,
+  body: unknown,
+  idempotencyKey: string | undefined,
+  now: Date,
+): Promise<{ status: number; run: RunView; replayed: boolean }> {
+  const request = parseReconciliationRequest(body);
+  const idem = idempotencyKey === undefined ? undefined : { scope: RUN_SCOPE, key: idempotencyKey, request };
+  const { status, response, replayed } = await transaction(
+    db,
+    (sql) => idempotent(sql, idem, async () => ({ status: 201, response: await reconcile(sql, actor, request, now) })),
+    // A twin request with the same key loses the race on the idempotency row; its retry replays the winner.
+    { isolation: "repeatable read", retryOn: isUniqueViolation },
+  );
+  return { status, run: response, replayed };
+}
+
+/** One key as it is assembled from the three sources, in the metered unit. */
+interface KeyAcc {
+  customerId: string;
+  metric: string;
+  contractId: string | null;
+  raw: Decimal;
+  metered: Decimal;
+  invoices: Decimal;
+  creditMemos: Decimal;
+  late: Decimal;
+  lastInvoicedAtMs: number | null;
+  /** The stored ids whose events make up `raw`, with their latest arrival (for the late units). */
+  rawIds: { customerId: string; lastReceivedMs: number }[];
+}
+
+type Contract = ContractRecord & { versions: VersionRecord[] };
+
+async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, now: Date): Promise<RunView> {
+  const { periodStart: from, periodEnd: to } = req;
+  const conversion = (metric: string) => new Decimal(req.unitConversions[metric] ?? 1);
+
+  // Step 1 — pull.
+  const raw = await rawUsageByKey(sql, from, to);
+  const ownDocuments = req.invoiced === null ? await documentUsage(sql, from, to) : [];
+
+  // Step 2 — normalize: an account alias becomes its contract's customer.
+  const identifiers = new Set<string>();
+  for (const r of raw) identifiers.add(r.customer_id);
+  for (const r of req.metered) identifiers.add(r.customerId);
+  for (const r of req.invoiced ?? []) identifiers.add(r.customerId);
+  const contractOfId = await contractsOfIdentifiers(sql, [...identifiers], from, to);
+  const contractIds = new Set([...contractOfId.values(), ...ownDocuments.map((d) => d.contract_id)]);
+  const contracts = new Map((await contractsWithVersions(sql, [...contractIds])).map((c) => [c.id, c]));
+
+  const keys = new Map<string, KeyAcc>();
+  const keyFor = (id: string, metric: string, contractId = contractOfId.get(id) ?? null): KeyAcc => {
+    const customerId = contractId ? contracts.get(contractId)!.customerId : id;
+    const k = keyOf(customerId, metric);
+    let acc = keys.get(k);
+    if (!acc) {
+      acc = { customerId, metric, contractId, raw: ZERO, metered: ZERO, invoices: ZERO, creditMemos: ZERO, late: ZERO, lastInvoicedAtMs: null, rawIds: [] };
+      keys.set(k, acc);
+    }
+    return acc;
+  };
+  for (const r of raw) {
+    const acc = keyFor(r.customer_id, r.metric);
+    acc.raw = acc.raw.plus(new Decimal(r.quantity).times(conversion(r.metric)));
+    acc.rawIds.push({ customerId: r.customer_id, lastReceivedMs: r.last_received_at.getTime() });
+  }
+  for (const r of req.metered) {
+    const acc = keyFor(r.customerId, r.metric);
+    acc.metered = acc.metered.plus(r.quantity);
+  }
+  const invoiced = (acc: KeyAcc, units: Decimal, kind: "invoice" | "credit_memo", atMs: number) => {
+    if (kind === "credit_memo") acc.creditMemos = acc.creditMemos.plus(units);
+    else acc.invoices = acc.invoices.plus(units);
+    if (acc.lastInvoicedAtMs === null || atMs > acc.lastInvoicedAtMs) acc.lastInvoicedAtMs = atMs;
+  };
+  for (const r of req.invoiced ?? []) invoiced(keyFor(r.customerId, r.metric), new Decimal(r.quantity), r.kind, r.invoicedAtMs);
+  // This service's own documents: the latest of each period counts whatever its kind (nothing is subtracted).
+  for (const d of ownDocuments)
+    invoiced(keyFor(d.customer_id, d.metric, d.contract_id), new Decimal(d.usage).times(conversion(d.metric)), "invoice", d.issued_at.getTime());
+
+  // Step 3 — the late units: only keys with an event received after their latest invoice are read again.
+  const lateAsks: { key: KeyAcc; customerId: string; metric: string; since: Date }[] = [];
+  for (const acc of keys.values()) {
+    if (acc.lastInvoicedAtMs === null) continue;
+    for (const id of acc.rawIds)
+      if (id.lastReceivedMs > acc.lastInvoicedAtMs) lateAsks.push({ key: acc, customerId: id.customerId, metric: acc.metric, since: new Date(acc.lastInvoicedAtMs) });
+  }
+  const late = await lateUnits(sql, from, to, lateAsks);
+  lateAsks.forEach((a, i) => {
+    const q = late.get(i);
+    if (q !== undefined) a.key.late = a.key.late.plus(new Decimal(q).times(conversion(a.metric)));
+  });
+
+  // Step 4 — classify.
+  const versionInside = new Set<string>();
+  for (const c of contracts.values())
+    if (c.versions.some((v) => { const ms = Date.parse(v.effectiveFrom); return ms > req.periodStartMs && ms < req.periodEndMs; })) versionInside.add(c.id);
+  const classified = [...keys.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([key, acc]) => {
+      const figures: KeyFigures = {
+        mapped: acc.contractId !== null,
+        raw: acc.raw,
+        metered: acc.metered,
+        invoices: acc.invoices,
+        creditMemos: acc.creditMemos,
+        late: acc.late,
+        versionInside: acc.contractId !== null && versionInside.has(acc.contractId),
+      };
+      return { key, acc, figures, ...classify(figures) };
+    });
+
+  // Money — the engine rates R and I for each break of a contract, over its periods in the window.
+  const toPrice = new Map<string, Map<string, BreakUnits>>();
+  for (const k of classified) {
+    if (k.class === "match" || k.class === "unmapped" || k.acc.contractId === null) continue;
+    const c = conversion(k.acc.metric);
+    let metrics = toPrice.get(k.acc.contractId);
+    if (!metrics) toPrice.set(k.acc.contractId, (metrics = new Map()));
+    metrics.set(k.acc.metric, { raw: k.figures.raw.dividedBy(c), invoiced: invoicedOf(k.figures).dividedBy(c) });
+  }
+  const amounts = new Map<string, Decimal>();
+  for (const [contractId, metrics] of toPrice) {
+    const contract = contracts.get(contractId)!;
+    const charges = priceBreaks(ratingContractOf(contract), await windowInputs(sql, contract, req, new Set(metrics.keys())), metrics);
+    for (const [metric, charge] of charges) amounts.set(keyOf(contract.customerId, metric), charge.amount);
+  }
+
+  // The watch-list: the previous run of this window and its timing keys.
+  const runId = newId();
+  const previousRunId = await previousRunOf(sql, from, to, runId);
+  const previousTiming = new Set(previousRunId ? (await timingKeysOf(sql, previousRunId)).map((r) => keyOf(r.customer_id, r.metric)) : []);
+  const classOf = new Map(classified.map((k) => [k.key, k.class]));
+  const watchlist = watchlistOf(previousTiming, (key) => classOf.get(key) ?? "match");
+
+  const statementKeys: ClassifiedKey[] = classified.map((k) => {
+    const contract = k.acc.contractId ? contracts.get(k.acc.contractId)! : null;
+    const amount = k.class === "match" ? ZERO : (amounts.get(k.key) ?? (k.class === "unmapped" ? null : ZERO));
+    return {
+      customerId: k.acc.customerId,
+      metric: k.acc.metric,
+      class: k.class,
+      units: k.figures.raw.minus(invoicedOf(k.figures)),
+      amount: k.class === "unmapped" ? null : amount,
+      currency: k.class === "unmapped" || !contract ? null : contract.currency,
+    };
+  });
+  const statement = statementOf(statementKeys);
+
+  const breaks: BreakInsert[] = [];
+  classified.forEach((k, i) => {
+    if (k.class === "match") return;
+    const s = statementKeys[i]!;
+    breaks.push({
+      id: newId(),
+      contractId: k.acc.contractId,
+      customerId: k.acc.customerId,
+      metric: k.acc.metric,
+      class: k.class,
+      source: k.source,
+      owner: k.owner,
+      raw: formatDecimal(k.figures.raw),
+      metered: formatDecimal(k.figures.metered),
+      invoiced: formatDecimal(invoicedOf(k.figures)),
+      late: formatDecimal(k.figures.late),
+      units: formatDecimal(s.units),
+      amount: s.amount === null ? null : s.amount.toFixed(),
+      currency: s.currency,
+      previousClass: previousTiming.has(k.key) ? "timing" : null,
+      lastInvoicedAt: k.acc.lastInvoicedAtMs === null ? null : formatInstant(k.acc.lastInvoicedAtMs),
+    });
+  });
+
+  const createdAt = now.toISOString();
+  const invoicedSource = req.invoiced === null ? "documents" : "caller";
+  await insertRun(sql, {
+    id: runId,
+    periodStart: from,
+    periodEnd: to,
+    unitConversions: req.unitConversions,
+    invoicedSource,
+    meteredRows: req.metered.length,
+    invoicedRows: req.invoiced?.length ?? ownDocuments.length,
+    counts: statement.counts,
+    totals: statement.totals,
+    currency: statement.currency,
+    byCurrency: statement.byCurrency,
+    previousRunId,
+    watchlist,
+    createdAt,
+    createdBy: actor,
+  });
+  await insertBreaks(sql, runId, breaks);
+  await appendAudit(sql, {
+    actor,
+    action: "reconciliation.created",
+    entityType: "reconciliation",
+    entityId: runId,
+    payload: {
+      period: { start: from, end: to },
+      invoicedSource,
+      rows: { metered: req.metered.length, invoiced: req.invoiced?.length ?? ownDocuments.length },
+      unitConversions: req.unitConversions,
+      counts: statement.counts,
+      totals: statement.totals,
+      byCurrency: statement.byCurrency,
+      previousRunId,
+      watchlist,
+      // The breaks as stored: a later reader recomputes this from the rows.
+      breaksDigest: sha256Hex(canonicalJson(breaks)),
+    },
+  });
+  return toRunView({
+    id: runId,
+    period_start: new Date(req.periodStartMs),
+    period_end: new Date(req.periodEndMs),
+    unit_conversions: req.unitConversions,
+    invoiced_source: invoicedSource,
+    metered_rows: req.metered.length,
+    invoiced_rows: req.invoiced?.length ?? ownDocuments.length,
+    counts: statement.counts,
+    totals: statement.totals,
+    currency: statement.currency,
+    by_currency: statement.byCurrency,
+    previous_run_id: previousRunId,
+    watchlist,
+    created_at: now,
+    created_by: actor,
+    signed_off_actor: null,
+    signed_off_note: null,
+    signed_off_at: null,
+  });
+}
+
+const versionOf = (v: VersionRecord): ContractVersion => ({
+  version: v.version,
+  effectiveFrom: new Date(v.effectiveFrom).toISOString(),
+  signedAt: new Date(v.signedAt).toISOString(),
+  kind: v.kind as ContractVersion["kind"],
+  reason: v.reason,
+  terms: v.terms as ContractVersion["terms"],
+});
+
+/**
+ * The rating inputs of the contract's billing periods overlapping the window, with the usage and figures of
+ * the window only (each window the engine asks for, clipped to it) for `metrics`. Nothing is billed or
+ * credited in them: only the usage lines are read.
+ */
+async function windowInputs(sql: Sql, c: Contract, req: ReconciliationRequest, metrics: ReadonlySet<string>): Promise<RatingInput[]> {
+  const contract = ratingContractOf(c);
+  const versions = c.versions.map(versionOf);
+  const customerIds = [c.customerId, ...c.accountIds];
+  const inputs: RatingInput[] = [];
+  const termStartMs = Date.parse(c.termStart);
+  let span = periodSpanContaining(contract, Math.max(req.periodStartMs, termStartMs));
+  for (; span !== null && span.startMs < req.periodEndMs; span = periodSpanAt(contract, span.index + 1)) {
+    const period = { start: formatInstant(span.startMs), end: formatInstant(span.endMs) };
+    const request = usageRequest({ contract, versions, period });
+    const clip = (from: string, to: string) => {
+      const f = Math.max(Date.parse(from), req.periodStartMs, span!.startMs);
+      const t = Math.min(Date.parse(to), req.periodEndMs, span!.endMs);
+      return f < t ? { from: formatInstant(f), to: formatInstant(t) } : null;
+    };
+    // Windows of this period only (a term commitment's or a spike's other periods are not usage lines here).
+    const windows = request.windows.flatMap((w) => {
+      const clipped = Date.parse(w.from) >= span!.startMs && Date.parse(w.to) <= span!.endMs ? clip(w.from, w.to) : null;
+      return clipped ? [{ original: w, clipped }] : [];
+    });
+    const measures = request.measures.flatMap((m) => {
+      const clipped = metrics.has(m.measure.metric) && Date.parse(m.from) >= span!.startMs && Date.parse(m.to) <= span!.endMs ? clip(m.from, m.to) : null;
+      return clipped ? [{ original: m, clipped: { ...clipped, measure: m.measure } }] : [];
+    });
+    const sums = await sumUsage(sql, customerIds, windows.map((w) => w.clipped));
+    const byClipped = new Map<string, typeof sums>();
+    for (const s of sums) {
+      if (!metrics.has(s.metric)) continue;
+      const k = `${s.from}|${s.to}`;
+      byClipped.set(k, [...(byClipped.get(k) ?? []), s]);
+    }
+    const usage = windows.flatMap((w) => (byClipped.get(`${w.clipped.from}|${w.clipped.to}`) ?? []).map((s) => ({ ...s, from: w.original.from, to: w.original.to })));
+    const figures = await measureUsage(sql, customerIds, measures.map((m) => m.clipped));
+    const measured = figures.map((f) => {
+      const m = measures.find((x) => x.clipped.from === f.from && x.clipped.to === f.to && x.clipped.measure === f.measure)!;
+      return { ...f, from: m.original.from, to: m.original.to };
+    });
+    inputs.push({ contract, versions, period, usage, measured, alreadyBilled: "0", creditBalances: [], previousCreditsApplied: [], issuedPeriods: [] });
+  }
+  return inputs;
+}
