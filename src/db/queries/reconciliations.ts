@@ -50,6 +50,28 @@ export async function lateUnits(
 }
 
 /**
+ * For each ask (stored customer id, metric, [from, to)): the units of its non-voided events, in one statement
+ * through the (customer_id, metric, occurred_at) index: the breaks' usage per segment, which the engine prices.
+ */
+export async function unitsInWindows(
+  sql: Sql,
+  asks: readonly { customerId: string; metric: string; from: string; to: string }[],
+): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  if (asks.length === 0) return out;
+  const rows = await sql.query<{ i: string; quantity: string }>(
+    `SELECT k.i::text AS i, sum(e.quantity)::text AS quantity
+     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(customer_id, metric, from_at, to_at, i)
+     JOIN usage_events e ON e.customer_id = k.customer_id AND e.metric = k.metric
+      AND e.occurred_at >= k.from_at AND e.occurred_at < k.to_at AND e.voided_at IS NULL
+     GROUP BY k.i`,
+    [asks.map((a) => a.customerId), asks.map((a) => a.metric), asks.map((a) => a.from), asks.map((a) => a.to)],
+  );
+  for (const r of rows) out.set(Number(r.i) - 1, r.quantity);
+  return out;
+}
+
+/**
  * The contract of each identifier in the window: of the terms overlapping it, the one that starts last (a
  * renewal inside the window is the contract the customer is on by its end).
  */

@@ -41,12 +41,14 @@ export function priceBreaks(contract: RatingContract, periods: readonly RatingIn
   const out = new Map<string, MetricCharge>();
   if (breaks.size === 0) return out;
   const rated = periods.map((input) => ({ input, result: ratePeriod(input) }));
-  const lastRated = [...rated].reverse().find(({ result }) => result.segments.some((s) => s.version !== null));
-  const invoicedRatings = rated.map(({ input }) => ratePeriod(scaledInput(input, breaks, input === lastRated?.input ? lastRated.result : null)));
+  const invoicedRatings = scaledInputs(rated, breaks).map(ratePeriod);
   for (const [metric] of breaks) {
     const raw = sum(rated.map(({ result }) => usageChargeOf(result, metric)));
     const inv = sum(invoicedRatings.map((result) => usageChargeOf(result, metric)));
-    out.set(metric, { raw, invoiced: inv, amount: roundMoney(raw.minus(inv), contract.currency, contract.roundingMode) });
+    // Scaled shares carry digits past the engine's 50 significant ones (1e-45 and below): the difference is cut
+    // to 18 places first, so that noise cannot tip a half-cent tie the wrong way.
+    const exact = raw.minus(inv).toDecimalPlaces(18);
+    out.set(metric, { raw, invoiced: inv, amount: roundMoney(exact, contract.currency, contract.roundingMode) });
   }
   return out;
 }
@@ -55,30 +57,58 @@ function usageChargeOf(result: RatingResult, metric: string): Decimal {
   return sum(result.lines.filter((l) => l.kind === "usage" && l.metric === metric).map((l) => toDecimal(l.unroundedAmount)));
 }
 
-/** The input with each metric's usage and figures × I / R (or, with R = 0, I in the last rated segment). */
-function scaledInput(input: RatingInput, breaks: ReadonlyMap<string, BreakUnits>, lastResult: RatingResult | null): RatingInput {
-  const factor = (metric: string): Decimal | null => {
+/**
+ * The inputs with each broken metric's usage and figures × I / R (multiplied before dividing; the last rated
+ * segment takes what is left of I, so the rated shares add up to I exactly whenever all of R was rated), or,
+ * with R = 0, all of I in the last rated segment.
+ */
+function scaledInputs(rated: readonly { input: RatingInput; result: RatingResult }[], breaks: ReadonlyMap<string, BreakUnits>): RatingInput[] {
+  const scale = (metric: string, q: string): string | null => {
     const b = breaks.get(metric);
     if (b === undefined) return null;
-    return b.raw.isZero() ? ZERO : b.invoiced.dividedBy(b.raw);
+    return b.raw.isZero() ? "0" : toDecimal(q).times(b.invoiced).dividedBy(b.raw).toFixed();
   };
-  const usage = input.usage.map((u) => {
-    const f = factor(u.metric);
-    return f === null ? u : { ...u, quantity: toDecimal(u.quantity).times(f).toFixed() };
+  const inputs = rated.map(({ input }) => ({
+    ...input,
+    usage: input.usage.map((u) => {
+      const q = scale(u.metric, u.quantity);
+      return q === null ? u : { ...u, quantity: q };
+    }),
+    ...(input.measured
+      ? { measured: input.measured.map((m) => {
+          const v = scale(m.measure.metric, m.value);
+          return v === null ? m : { ...m, value: v };
+        }) }
+      : {}),
+  }));
+  // The rows that are rated segments' usage (not a spike's or a term's other windows); the last one found takes the rest of I.
+  const segmentRows: { period: number; row: number; metric: string }[] = [];
+  rated.forEach(({ input, result }, period) => {
+    const segments = new Set(result.segments.filter((s) => s.version !== null).map((s) => `${s.from}|${s.to}`));
+    input.usage.forEach((u, row) => {
+      if (breaks.has(u.metric) && segments.has(`${u.from}|${u.to}`)) segmentRows.push({ period, row, metric: u.metric });
+    });
   });
-  const measured = input.measured?.map((m) => {
-    const f = factor(m.measure.metric);
-    return f === null ? m : { ...m, value: toDecimal(m.value).times(f).toFixed() };
-  });
-  if (lastResult !== null) {
-    const last = [...lastResult.segments].reverse().find((s) => s.version !== null)!;
-    for (const [metric, b] of breaks) {
-      if (!b.raw.isZero() || b.invoiced.isZero()) continue;
+  for (const [metric, b] of breaks) {
+    const rows = segmentRows.filter((r) => r.metric === metric);
+    if (b.raw.isZero()) {
+      if (b.invoiced.isZero()) continue;
+      const lastPeriod = rated.map((r, i) => ({ ...r, i })).reverse().find(({ result }) => result.segments.some((s) => s.version !== null));
+      if (!lastPeriod) continue;
+      const last = [...lastPeriod.result.segments].reverse().find((s) => s.version !== null)!;
+      const usage = inputs[lastPeriod.i]!.usage;
       const row = usage.findIndex((u) => u.metric === metric && u.from === last.from && u.to === last.to);
-      const add = { from: last.from, to: last.to, metric, quantity: b.invoiced.toFixed() };
-      if (row >= 0) usage[row] = add;
-      else usage.push(add);
+      const all = { from: last.from, to: last.to, metric, quantity: b.invoiced.toFixed() };
+      if (row >= 0) usage[row] = all;
+      else usage.push(all);
+      continue;
     }
+    const ratedRaw = sum(rows.map((r) => toDecimal(rated[r.period]!.input.usage[r.row]!.quantity)));
+    if (rows.length === 0 || !ratedRaw.eq(b.raw)) continue;
+    const others = sum(rows.slice(0, -1).map((r) => toDecimal(inputs[r.period]!.usage[r.row]!.quantity)));
+    const lastRow = rows[rows.length - 1]!;
+    const usage = inputs[lastRow.period]!.usage;
+    usage[lastRow.row] = { ...usage[lastRow.row]!, quantity: b.invoiced.minus(others).toFixed() };
   }
-  return { ...input, usage, ...(measured ? { measured } : {}) };
+  return inputs;
 }

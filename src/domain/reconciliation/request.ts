@@ -62,7 +62,8 @@ export function parseReconciliationRequest(body: unknown): ReconciliationRequest
   const end = instantOf(body.periodEnd, "periodEnd", issues);
   if (start && end && end.ms <= start.ms) issues.push({ field: "periodEnd", message: "must be after periodStart" });
 
-  const unitConversions: Record<string, string> = {};
+  // No prototype: a metric may be named "constructor" or "__proto__" (the metric rule allows both).
+  const unitConversions: Record<string, string> = Object.create(null) as Record<string, string>;
   if (body.unitConversions !== undefined) {
     if (!isPlainObject(body.unitConversions)) issues.push({ field: "unitConversions", message: "must be an object { metric: decimal string }" });
     else

@@ -7,7 +7,7 @@ import type { Database } from "../../db/client.js";
 import { isUniqueViolation } from "../../db/errors.js";
 import { newId } from "../../db/ids.js";
 import { contractsWithVersions } from "../../db/queries/contracts.js";
-import { measureUsage } from "../../db/queries/measures.js";
+import { type MeasureRequest, measureUsage } from "../../db/queries/measures.js";
 import {
   type BreakInsert,
   contractsOfIdentifiers,
@@ -18,8 +18,8 @@ import {
   previousRunOf,
   rawUsageByKey,
   timingKeysOf,
+  unitsInWindows,
 } from "../../db/queries/reconciliations.js";
-import { sumUsage } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
 import {
@@ -141,7 +141,7 @@ async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, no
   for (const acc of keys.values()) {
     if (acc.lastInvoicedAtMs === null) continue;
     for (const id of acc.rawIds)
-      if (id.lastReceivedMs > acc.lastInvoicedAtMs) lateAsks.push({ key: acc, customerId: id.customerId, metric: acc.metric, since: new Date(acc.lastInvoicedAtMs) });
+      if (id.lastReceivedMs >= acc.lastInvoicedAtMs) lateAsks.push({ key: acc, customerId: id.customerId, metric: acc.metric, since: new Date(acc.lastInvoicedAtMs) });
   }
   const late = await lateUnits(sql, from, to, lateAsks);
   lateAsks.forEach((a, i) => {
@@ -177,10 +177,14 @@ async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, no
     if (!metrics) toPrice.set(k.acc.contractId, (metrics = new Map()));
     metrics.set(k.acc.metric, { raw: k.figures.raw.dividedBy(c), invoiced: invoicedOf(k.figures).dividedBy(c) });
   }
-  const amounts = new Map<string, Decimal>();
-  for (const [contractId, metrics] of toPrice) {
+  const pricing = [...toPrice].map(([contractId, metrics]) => {
     const contract = contracts.get(contractId)!;
-    const charges = priceBreaks(ratingContractOf(contract), await windowInputs(sql, contract, req, new Set(metrics.keys())), metrics);
+    return { contract, metrics, periods: periodsToPrice(contract, req, new Set(metrics.keys())) };
+  });
+  await readUsage(sql, pricing.flatMap((p) => p.periods));
+  const amounts = new Map<string, Decimal>();
+  for (const { contract, metrics, periods } of pricing) {
+    const charges = priceBreaks(ratingContractOf(contract), periods.map((p) => p.input), metrics);
     for (const [metric, charge] of charges) amounts.set(keyOf(contract.customerId, metric), charge.amount);
   }
 
@@ -299,49 +303,83 @@ const versionOf = (v: VersionRecord): ContractVersion => ({
   terms: v.terms as ContractVersion["terms"],
 });
 
+/** A rating input of one billing period of a broken contract, and the usage it still needs (clipped windows). */
+interface PeriodToPrice {
+  input: RatingInput;
+  customerIds: string[];
+  /** Each window the engine reads × each broken metric, clipped to the reconciliation's window. */
+  usage: { from: string; to: string; metric: string; clippedFrom: string; clippedTo: string }[];
+  measures: { original: { from: string; to: string }; clipped: MeasureRequest }[];
+}
+
 /**
- * The rating inputs of the contract's billing periods overlapping the window, with the usage and figures of
- * the window only (each window the engine asks for, clipped to it) for `metrics`. Nothing is billed or
+ * The rating inputs of the contract's billing periods overlapping the window, for `metrics`, with the usage
+ * to read: each window the engine asks for, clipped to the reconciliation's window. Nothing is billed or
  * credited in them: only the usage lines are read.
  */
-async function windowInputs(sql: Sql, c: Contract, req: ReconciliationRequest, metrics: ReadonlySet<string>): Promise<RatingInput[]> {
+function periodsToPrice(c: Contract, req: ReconciliationRequest, metrics: ReadonlySet<string>): PeriodToPrice[] {
   const contract = ratingContractOf(c);
   const versions = c.versions.map(versionOf);
   const customerIds = [c.customerId, ...c.accountIds];
-  const inputs: RatingInput[] = [];
-  const termStartMs = Date.parse(c.termStart);
-  let span = periodSpanContaining(contract, Math.max(req.periodStartMs, termStartMs));
+  const out: PeriodToPrice[] = [];
+  let span = periodSpanContaining(contract, Math.max(req.periodStartMs, Date.parse(c.termStart)));
   for (; span !== null && span.startMs < req.periodEndMs; span = periodSpanAt(contract, span.index + 1)) {
-    const period = { start: formatInstant(span.startMs), end: formatInstant(span.endMs) };
+    const { startMs, endMs } = span;
+    const period = { start: formatInstant(startMs), end: formatInstant(endMs) };
     const request = usageRequest({ contract, versions, period });
+    // Windows of this period only (a term commitment's or a spike's other periods are not usage lines here), clipped.
     const clip = (from: string, to: string) => {
-      const f = Math.max(Date.parse(from), req.periodStartMs, span!.startMs);
-      const t = Math.min(Date.parse(to), req.periodEndMs, span!.endMs);
-      return f < t ? { from: formatInstant(f), to: formatInstant(t) } : null;
+      const f = Date.parse(from), t = Date.parse(to);
+      if (f < startMs || t > endMs) return null;
+      const cf = Math.max(f, req.periodStartMs), ct = Math.min(t, req.periodEndMs);
+      return cf < ct ? { from: formatInstant(cf), to: formatInstant(ct) } : null;
     };
-    // Windows of this period only (a term commitment's or a spike's other periods are not usage lines here).
-    const windows = request.windows.flatMap((w) => {
-      const clipped = Date.parse(w.from) >= span!.startMs && Date.parse(w.to) <= span!.endMs ? clip(w.from, w.to) : null;
-      return clipped ? [{ original: w, clipped }] : [];
-    });
-    const measures = request.measures.flatMap((m) => {
-      const clipped = metrics.has(m.measure.metric) && Date.parse(m.from) >= span!.startMs && Date.parse(m.to) <= span!.endMs ? clip(m.from, m.to) : null;
-      return clipped ? [{ original: m, clipped: { ...clipped, measure: m.measure } }] : [];
-    });
-    const sums = await sumUsage(sql, customerIds, windows.map((w) => w.clipped));
-    const byClipped = new Map<string, typeof sums>();
-    for (const s of sums) {
-      if (!metrics.has(s.metric)) continue;
-      const k = `${s.from}|${s.to}`;
-      byClipped.set(k, [...(byClipped.get(k) ?? []), s]);
+    const usage: PeriodToPrice["usage"] = [];
+    for (const w of request.windows) {
+      const clipped = clip(w.from, w.to);
+      if (clipped) for (const metric of metrics) usage.push({ from: w.from, to: w.to, metric, clippedFrom: clipped.from, clippedTo: clipped.to });
     }
-    const usage = windows.flatMap((w) => (byClipped.get(`${w.clipped.from}|${w.clipped.to}`) ?? []).map((s) => ({ ...s, from: w.original.from, to: w.original.to })));
-    const figures = await measureUsage(sql, customerIds, measures.map((m) => m.clipped));
-    const measured = figures.map((f) => {
-      const m = measures.find((x) => x.clipped.from === f.from && x.clipped.to === f.to && x.clipped.measure === f.measure)!;
+    const measures = request.measures.flatMap((m) => {
+      const clipped = metrics.has(m.measure.metric) ? clip(m.from, m.to) : null;
+      return clipped ? [{ original: { from: m.from, to: m.to }, clipped: { ...clipped, measure: m.measure } }] : [];
+    });
+    out.push({
+      input: { contract, versions, period, usage: [], measured: [], alreadyBilled: "0", creditBalances: [], previousCreditsApplied: [], issuedPeriods: [] },
+      customerIds,
+      usage,
+      measures,
+    });
+  }
+  return out;
+}
+
+/** Fills in the periods' usage (one statement for all of them) and figures (per contract, only for meters that need them). */
+async function readUsage(sql: Sql, periods: readonly PeriodToPrice[]): Promise<void> {
+  const asks: { customerId: string; metric: string; from: string; to: string }[] = [];
+  const owners: { period: PeriodToPrice; row: number }[] = [];
+  for (const p of periods)
+    p.usage.forEach((u, row) => {
+      for (const customerId of p.customerIds) {
+        asks.push({ customerId, metric: u.metric, from: u.clippedFrom, to: u.clippedTo });
+        owners.push({ period: p, row });
+      }
+    });
+  const units = await unitsInWindows(sql, asks);
+  const totals = new Map<PeriodToPrice, Map<number, Decimal>>();
+  for (const [i, q] of units) {
+    const { period, row } = owners[i]!;
+    let rows = totals.get(period);
+    if (!rows) totals.set(period, (rows = new Map()));
+    rows.set(row, (rows.get(row) ?? ZERO).plus(q));
+  }
+  for (const p of periods) {
+    const rows = totals.get(p) ?? new Map<number, Decimal>();
+    p.input.usage = [...rows].map(([row, q]) => ({ from: p.usage[row]!.from, to: p.usage[row]!.to, metric: p.usage[row]!.metric, quantity: formatDecimal(q) }));
+    if (p.measures.length === 0) continue;
+    const figures = await measureUsage(sql, p.customerIds, p.measures.map((m) => m.clipped));
+    p.input.measured = figures.map((f) => {
+      const m = p.measures.find((x) => x.clipped.from === f.from && x.clipped.to === f.to && x.clipped.measure === f.measure)!;
       return { ...f, from: m.original.from, to: m.original.to };
     });
-    inputs.push({ contract, versions, period, usage, measured, alreadyBilled: "0", creditBalances: [], previousCreditsApplied: [], issuedPeriods: [] });
   }
-  return inputs;
 }
