@@ -288,6 +288,20 @@ describe("idempotency, bad input and roles", () => {
     expect((await t.get("/v1/reconciliations?limit=500", "reader")).json().data).toHaveLength(before);
   });
 
+  it("refuses a window over 400 days, and quantities a conversion makes too large to store", async () => {
+    const long = await t.post("/v1/reconciliations", { periodStart: "2025-01-01T00:00:00Z", periodEnd: "2026-03-01T00:00:00Z", metered: [] }, "writer");
+    expect(expectProblem(long, 400, "validation_failed").errors.map((e: any) => e.path)).toEqual(["body.periodEnd"]);
+    const customer = uniqueId("huge");
+    await t.createContract(contract(customer));
+    // In June: the other tests of this block reconcile Q3.
+    await t.ingest(events(customer, "api_calls", "1000000000000000000000", "2026-06-10T00:00:00Z"));
+    const before = (await t.get("/v1/reconciliations?limit=500", "reader")).json().data.length;
+    const june = { periodStart: "2026-06-01T00:00:00Z", periodEnd: "2026-07-01T00:00:00Z" };
+    const res = await t.post("/v1/reconciliations", { ...june, unitConversions: { api_calls: "10000000000000000000" }, metered: [] }, "writer");
+    expect(expectProblem(res, 409, "conflict").keys).toEqual([expect.objectContaining({ customerId: customer, metric: "api_calls" })]);
+    expect((await t.get("/v1/reconciliations?limit=500", "reader")).json().data).toHaveLength(before);
+  });
+
   it("needs writer to run, reader to read, approver to decide", async () => {
     expectProblem(await t.post("/v1/reconciliations", { ...Q3, metered: [] }, "reader"), 403, "forbidden");
     expectProblem(await t.post("/v1/reconciliations", { ...Q3, metered: [] }, "approver"), 403, "forbidden");

@@ -4274,7 +4274,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description `idempotency_conflict`: the Idempotency-Key was used with another body, or a request with it is still running */
+            /** @description `idempotency_conflict`: the Idempotency-Key was used with another body, or a request with it is still running; `conflict`: a break's quantities or amount are too large to store (usually a unit conversion), listed in `keys` */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -7,6 +7,11 @@ import { Decimal } from "../money.js";
 import { USAGE_RULES, checkId, normalizeQuantity, parseEventTimestamp } from "../usage-rules.js";
 
 export const RECONCILIATION_LIMITS = {
+  /**
+   * The longest window: a year's close and a month of slack. Every break is rated over each billing period of
+   * its contract in the window, so the window bounds a run's work.
+   */
+  maxWindowDays: 400,
   /** Rows of `metered` and, separately, of `invoiced` in one run. */
   maxRows: 100_000,
   invoiceRef: { maxLength: 200 },
@@ -61,6 +66,8 @@ export function parseReconciliationRequest(body: unknown): ReconciliationRequest
   const start = instantOf(body.periodStart, "periodStart", issues);
   const end = instantOf(body.periodEnd, "periodEnd", issues);
   if (start && end && end.ms <= start.ms) issues.push({ field: "periodEnd", message: "must be after periodStart" });
+  else if (start && end && end.ms - start.ms > RECONCILIATION_LIMITS.maxWindowDays * 86_400_000)
+    issues.push({ field: "periodEnd", message: `must be at most ${RECONCILIATION_LIMITS.maxWindowDays} days after periodStart (a year and a month)` });
 
   // No prototype: a metric may be named "constructor" or "__proto__" (the metric rule allows both).
   const unitConversions: Record<string, string> = Object.create(null) as Record<string, string>;

@@ -81,8 +81,18 @@ export const reconciliationRoutes: FastifyPluginAsyncZod<{ db: Database; clock: 
               { path: "body.invoiced.0.invoicedAt", message: "is required" },
             ]),
             409: {
-              description: "`idempotency_conflict`: the Idempotency-Key was used with another body, or a request with it is still running",
-              examples: [{ summary: "Idempotency-Key reused", code: "idempotency_conflict", detail: "this Idempotency-Key was used with a different request" }],
+              description:
+                "`idempotency_conflict`: the Idempotency-Key was used with another body, or a request with it is still running; " +
+                "`conflict`: a break's quantities or amount are too large to store (usually a unit conversion), listed in `keys`",
+              examples: [
+                { summary: "Idempotency-Key reused", code: "idempotency_conflict", detail: "this Idempotency-Key was used with a different request" },
+                {
+                  summary: "Too large to store",
+                  code: "conflict",
+                  detail: "1 break(s) have quantities or amounts too large to store (check unitConversions)",
+                  extra: { keys: [{ customerId: "acme", metric: "api_calls", raw: "1400000000000000000000000000000000000000", units: "1400000000000000000000000000000000000000", amount: null }] },
+                },
+              ],
             },
           }),
         },

@@ -30,7 +30,7 @@ const InvoicedRow = z
 export const ReconciliationBody = z
   .object({
     periodStart: Instant,
-    periodEnd: Instant.describe("After periodStart; the window is [periodStart, periodEnd)"),
+    periodEnd: Instant.describe(`After periodStart, at most ${RECONCILIATION_LIMITS.maxWindowDays} days later; the window is [periodStart, periodEnd)`),
     unitConversions: z
       .record(Metric, z.string().regex(RECONCILIATION_LIMITS.conversion))
       .optional()

@@ -33,6 +33,7 @@ import {
   ZERO,
   canonicalJson,
   classify,
+  fitsMoneyColumn,
   formatDecimal,
   formatInstant,
   invoicedOf,
@@ -47,12 +48,17 @@ import {
   watchlistOf,
 } from "../../domain/index.js";
 import type { ContractRecord, VersionRecord } from "../../db/queries/contracts.js";
+import { conflict } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
 import { idempotent } from "../idempotency.js";
 import { ratingContractOf } from "../true-ups/rating-inputs.js";
 import { type RunView, toRunView } from "./read.js";
 
 const RUN_SCOPE = "POST /v1/reconciliations";
+
+/** numeric(56,18): at most 38 integer digits. */
+const LARGEST_QUANTITY = new Decimal("1e38");
+const fitsQuantityColumn = (q: string) => new Decimal(q).abs().lt(LARGEST_QUANTITY);
 
 export async function runReconciliation(
   db: Database,
@@ -232,6 +238,14 @@ async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, no
       lastInvoicedAt: k.acc.lastInvoicedAtMs === null ? null : formatInstant(k.acc.lastInvoicedAtMs),
     });
   });
+
+  // What cannot be stored is refused, not truncated: a conversion can push a quantity past numeric(56,18), and
+  // a price past numeric(20,6) (a 409 as for a true-up whose amounts do not fit).
+  const tooLarge = breaks.filter((b) => [b.raw, b.metered, b.invoiced, b.late, b.units].some((q) => !fitsQuantityColumn(q)) || (b.amount !== null && !fitsMoneyColumn(new Decimal(b.amount))));
+  if (tooLarge.length > 0)
+    throw conflict(`${tooLarge.length} break(s) have quantities or amounts too large to store (check unitConversions)`, {
+      keys: tooLarge.slice(0, 100).map((b) => ({ customerId: b.customerId, metric: b.metric, raw: b.raw, units: b.units, amount: b.amount })),
+    });
 
   const createdAt = now.toISOString();
   const invoicedSource = req.invoiced === null ? "documents" : "caller";
