@@ -346,7 +346,7 @@ const validBody = () => ({
 });
 
 describe("parseReconciliationRequest", () => {
-  it("normalises a valid body: quantities, conversions, amounts, default kind, UTC microsecond instants", () => {
+  it("normalises a valid body: quantities, conversions, default kind, UTC microsecond instants (amounts as sent)", () => {
     const req = parseReconciliationRequest(validBody());
     expect(req).toEqual({
       periodStart: "2026-07-01T00:00:00.000000Z",
@@ -357,7 +357,7 @@ describe("parseReconciliationRequest", () => {
       metered: [{ customerId: "acme", metric: "api_calls", quantity: "10.5" }],
       invoiced: [
         {
-          customerId: "acme", metric: "api_calls", quantity: "1400", amount: "32", invoiceRef: "in_1Q",
+          customerId: "acme", metric: "api_calls", quantity: "1400", amount: "32.00", invoiceRef: "in_1Q",
           invoicedAt: "2026-10-02T09:00:00.500000Z", invoicedAtMs: Date.parse("2026-10-02T09:00:00.5Z"), kind: "invoice",
         },
         {
@@ -375,7 +375,7 @@ describe("parseReconciliationRequest", () => {
     expect(req.metered).toEqual([]);
     expect(req.unitConversions).toEqual({});
     const adj = parseReconciliationRequest({ ...validBody(), invoiced: [{ ...validBody().invoiced[0]!, amount: "-12.500000" }] });
-    expect(adj.invoiced![0]!.amount).toBe("-12.5");
+    expect(adj.invoiced![0]!.amount).toBe("-12.500000");
   });
 
   it("names every bad path at once", () => {

@@ -74,7 +74,8 @@ export function parseReconciliationRequest(body: unknown): ReconciliationRequest
   if (body.unitConversions !== undefined) {
     if (!isPlainObject(body.unitConversions)) issues.push({ field: "unitConversions", message: "must be an object { metric: decimal string }" });
     else
-      for (const [metric, factor] of Object.entries(body.unitConversions)) {
+      // In metric order, so that two requests that differ only in key order are one request (idempotency).
+      for (const [metric, factor] of Object.entries(body.unitConversions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
         const field = `unitConversions.${metric}`;
         const badMetric = checkId(metric, USAGE_RULES.metric);
         if (badMetric) issues.push({ field, message: `the metric ${badMetric}` });
@@ -85,7 +86,9 @@ export function parseReconciliationRequest(body: unknown): ReconciliationRequest
   }
 
   const metered = rowsOf(body.metered, "metered", true, issues, (row, path) => meteredRow(row, path, METERED_FIELDS, issues));
-  const invoiced = rowsOf(body.invoiced, "invoiced", false, issues, (row, path) => invoicedRow(row, path, issues));
+  // A billing system's export repeats a few invoice dates thousands of times: each is parsed once.
+  const instants = new Map<string, { iso: string; ms: number } | string>();
+  const invoiced = rowsOf(body.invoiced, "invoiced", false, issues, (row, path) => invoicedRow(row, path, issues, instants));
   if (issues.length > 0 || !start || !end) throw new ValidationError(issues);
   return {
     periodStart: start.iso,
@@ -98,12 +101,16 @@ export function parseReconciliationRequest(body: unknown): ReconciliationRequest
   };
 }
 
-function instantOf(value: unknown, field: string, issues: FieldIssue[]): { iso: string; ms: number } | null {
+function instantOf(value: unknown, field: string, issues: FieldIssue[], seen?: Map<string, { iso: string; ms: number } | string>): { iso: string; ms: number } | null {
   if (typeof value !== "string") {
     issues.push({ field, message: value === undefined ? "is required" : "must be an ISO 8601 instant string" });
     return null;
   }
-  const parsed = parseEventTimestamp(value);
+  let parsed = seen?.get(value);
+  if (parsed === undefined) {
+    parsed = parseEventTimestamp(value);
+    if (seen && seen.size < 10_000) seen.set(value, parsed);
+  }
   if (typeof parsed === "string") {
     issues.push({ field, message: parsed });
     return null;
@@ -146,7 +153,7 @@ function meteredRow(row: unknown, path: string, fields: ReadonlySet<string>, iss
   return { customerId: row.customerId as string, metric: row.metric as string, quantity: quantity! };
 }
 
-function invoicedRow(row: unknown, path: string, issues: FieldIssue[]): InvoicedRow | null {
+function invoicedRow(row: unknown, path: string, issues: FieldIssue[], instants: Map<string, { iso: string; ms: number } | string>): InvoicedRow | null {
   const before = issues.length;
   const base = meteredRow(row, path, INVOICED_FIELDS, issues);
   if (!isPlainObject(row)) return null;
@@ -155,12 +162,13 @@ function invoicedRow(row: unknown, path: string, issues: FieldIssue[]): Invoiced
     issues.push({ field: `${path}.amount`, message: "must be a decimal string fitting numeric(20,6) (never a JSON number)" });
   if (invoiceRef !== undefined && (typeof invoiceRef !== "string" || invoiceRef.length === 0 || invoiceRef.length > RECONCILIATION_LIMITS.invoiceRef.maxLength || invoiceRef.includes("\u0000")))
     issues.push({ field: `${path}.invoiceRef`, message: `must be 1 to ${RECONCILIATION_LIMITS.invoiceRef.maxLength} characters without NUL` });
-  const at = instantOf(invoicedAt, `${path}.invoicedAt`, issues);
+  const at = instantOf(invoicedAt, `${path}.invoicedAt`, issues, instants);
   if (kind !== "invoice" && kind !== "credit_memo") issues.push({ field: `${path}.kind`, message: 'must be "invoice" or "credit_memo"' });
   if (issues.length > before || !base || !at) return null;
   return {
     ...base,
-    amount: amount === undefined ? null : new Decimal(amount as string).toFixed(),
+    // As sent (validated): the billing system's figure, kept for reference; the break's money is rated.
+    amount: amount === undefined ? null : (amount as string),
     invoiceRef: (invoiceRef as string | undefined) ?? null,
     invoicedAt: at.iso,
     invoicedAtMs: at.ms,
