@@ -239,6 +239,12 @@ describe("invoiced omitted: this service's own documents, and the watch-list", (
     expect(third.counts.match.keys).toBe(1);
     expect(await breaksOf(t, third.id)).toEqual([]);
 
+    // The documents' usage is converted like the raw units: in thousands of calls, 1.2 = 1.2 = 1.2.
+    const converted = await reconcile(t, { ...window, unitConversions: { api_calls: "0.001" }, metered: [met(customer, "1.2")] });
+    expect(converted.counts.match).toEqual({ keys: 1, units: "0", amount: "0.00" });
+    const skewed = await reconcile(t, { ...window, unitConversions: { api_calls: "0.001" }, metered: [met(customer, "1.2")], invoiced: [inv(customer, "1", await dbNow(t))] });
+    expect((await breaksOf(t, skewed.id))[0]).toMatchObject({ class: "under_bill", raw: "1.2", invoiced: "1", units: "0.2", amount: "10.00" });
+
     const list = await t.get(`/v1/reconciliations?periodStart=${window.periodStart}&limit=2`, "reader");
     expect(list.statusCode).toBe(200);
     expect(list.json().data.map((r: any) => r.id)).toEqual([first.id, second.id]);
