@@ -16,3 +16,5 @@ export * from "./reconciliation/request.js";
 export * from "./reconciliation/classify.js";
 export * from "./reconciliation/statement.js";
 export { priceBreaks, type BreakUnits, type MetricCharge } from "./reconciliation/money.js";
+export * from "./revenue/months.js";
+export * from "./revenue/recognize.js";

@@ -462,6 +462,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/contracts/{id}/revenue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Recognized revenue and the deferred-revenue rollforward of a contract, per month
+         * @description Every month of [from, to] inside the contract's term, in its timezone (docs/revenue.md): platform fees by time, usage by the units used in each month, commitment shortfalls in the period's last month, breakage in the month a grant expires, each spread with cumulative rounding so a period's months add up to its lines to the cent; `basis` `finalized` (the period's latest issued document) or `unbilled` (a fresh rating); `billed`; and per prepaid grant the rollforward `{ opening, additions, recognized, expired, closing }`.
+         */
+        get: operations["getContractRevenue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/usage": {
         parameters: {
             query?: never;
@@ -530,6 +550,46 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        ContractRevenue: {
+            contractId: string;
+            currency: string;
+            timezone: string;
+            months: {
+                month: string;
+                recognized: {
+                    /** @description Platform fees, ratable by the seconds of their segment in the month */
+                    platformFee: string;
+                    /** @description Usage charges after discounts and caps (with the contract discount and cap lines), by the units used in the month */
+                    usage: string;
+                    /** @description Commitment shortfalls, in the period's last month */
+                    commitment: string;
+                    /** @description Prepaid credit that expired unused, in the month of its expiresAt */
+                    breakage: string;
+                    total: string;
+                };
+                /**
+                 * @description `finalized`: every period of the month has an issued document, the source; `unbilled`: a fresh rating stands in
+                 * @enum {string}
+                 */
+                basis: "finalized" | "unbilled";
+                /** @description Invoices − credit memos and external billings, in the last month of the period they bill */
+                billed: string;
+                credits: {
+                    grantId: string;
+                    opening: string;
+                    /** @description The grant's amount, in the month of its grantedAt */
+                    additions: string;
+                    /** @description Credits applied to a period, placed in its months as the usage they paid for */
+                    recognized: string;
+                    /** @description In the month of expiresAt: the amount less the credits applied to every period starting before it */
+                    expired: string;
+                    /** @description opening + additions − recognized − expired */
+                    closing: string;
+                }[];
+                /** @description Changes to closed months shown in the first open month (empty until the books are closed) */
+                catchUp: unknown[];
+            }[];
+        };
         /** @description The commercial terms of a version, a full replacement of the previous version's (not a patch). Requests may leave out every defaulted field (ContractTermsInput); responses show the terms as validated, with the defaults filled in (ContractTerms). */
         ContractTerms: {
             /** @description A fixed fee per billing period (e.g. a platform or subscription fee), prorated by each version's share of the period; does not count toward the commitment and is not paid by prepaid credits. Absent or null: none */
@@ -4769,6 +4829,84 @@ export interface operations {
             };
             /** @description `unsupported_media_type`: the body is not `application/json` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getContractRevenue: {
+        parameters: {
+            query: {
+                /** @description First month, YYYY-MM, in the contract's timezone (included) */
+                from: string;
+                /** @description Last month, YYYY-MM (included); at most 120 months after `from` */
+                to: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The months of the range */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ContractRevenue"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no contract with this id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

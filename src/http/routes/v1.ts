@@ -8,6 +8,7 @@ import { contractRoutes } from "./contracts.js";
 import { documentRoutes } from "./documents.js";
 import { exceptionRoutes } from "./exceptions.js";
 import { reconciliationRoutes } from "./reconciliations.js";
+import { revenueRoutes } from "./revenue.js";
 import { trueUpRoutes } from "./true-ups.js";
 import { usageRoutes } from "./usage.js";
 
@@ -24,5 +25,6 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(documentRoutes, { db: opts.db });
   await app.register(auditRoutes, { db: opts.db });
   await app.register(reconciliationRoutes, { db: opts.db, clock: opts.clock });
+  await app.register(revenueRoutes, { db: opts.db, clock: opts.clock });
   await app.register(usageRoutes, { db: opts.db, config: opts.config, clock: opts.clock });
 };

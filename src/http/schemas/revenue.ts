@@ -1,0 +1,44 @@
+// Revenue schemas (DESIGN.md §7.2): the per-contract report.
+import { z } from "zod";
+import { Id } from "./common.js";
+
+const Month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, "must be a month YYYY-MM");
+
+export const RevenueQuery = z
+  .object({
+    from: Month.describe("First month, YYYY-MM, in the contract's timezone (included)"),
+    to: Month.describe("Last month, YYYY-MM (included); at most 120 months after `from`"),
+  })
+  .strict();
+
+const Money = z.string();
+
+const Recognized = z.object({
+  platformFee: Money.describe("Platform fees, ratable by the seconds of their segment in the month"),
+  usage: Money.describe("Usage charges after discounts and caps (with the contract discount and cap lines), by the units used in the month"),
+  commitment: Money.describe("Commitment shortfalls, in the period's last month"),
+  breakage: Money.describe("Prepaid credit that expired unused, in the month of its expiresAt"),
+  total: Money,
+});
+
+const CreditRow = z.object({
+  grantId: z.string(),
+  opening: Money,
+  additions: Money.describe("The grant's amount, in the month of its grantedAt"),
+  recognized: Money.describe("Credits applied to a period, placed in its months as the usage they paid for"),
+  expired: Money.describe("In the month of expiresAt: the amount less the credits applied to every period starting before it"),
+  closing: Money.describe("opening + additions − recognized − expired"),
+});
+
+export const RevenueMonth = z.object({
+  month: z.string(),
+  recognized: Recognized,
+  basis: z.enum(["finalized", "unbilled"]).describe("`finalized`: every period of the month has an issued document, the source; `unbilled`: a fresh rating stands in"),
+  billed: Money.describe("Invoices − credit memos and external billings, in the last month of the period they bill"),
+  credits: z.array(CreditRow),
+  catchUp: z.array(z.unknown()).describe("Changes to closed months shown in the first open month (empty until the books are closed)"),
+});
+
+export const ContractRevenue = z
+  .object({ contractId: Id, currency: z.string(), timezone: z.string(), months: z.array(RevenueMonth) })
+  .meta({ id: "ContractRevenue" });

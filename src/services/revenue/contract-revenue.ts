@@ -1,0 +1,281 @@
+// A contract's recognized revenue and deferred-revenue rollforward per month (DESIGN.md §7.2, docs/revenue.md):
+// each billing period's lines — its latest issued document's (basis finalized), or, while nothing is issued, a
+// fresh rating's (basis unbilled) — spread over the months of the contract's timezone by the domain
+// (recognizePeriod), the units behind each usage line read per month, what was billed in each period's last
+// month, and each prepaid grant's rollforward with its breakage.
+import type { Database } from "../../db/client.js";
+import { type ContractRecord, contractWithVersions } from "../../db/queries/contracts.js";
+import { measureUsage } from "../../db/queries/measures.js";
+import { billedAmounts, latestDocumentsOf } from "../../db/queries/revenue.js";
+import { sumUsage } from "../../db/queries/usage.js";
+import type { Sql } from "../../db/sql.js";
+import { transaction } from "../../db/tx.js";
+import {
+  type Aggregation,
+  type CreditRow,
+  Decimal,
+  type Filter,
+  type Measure,
+  type MonthRecognition,
+  type RevenueLine,
+  type RevenueMonth,
+  ZERO,
+  formatInstant,
+  formatMoney,
+  grantRollforward,
+  isPlainSum,
+  monthIndex,
+  monthIndexAt,
+  monthText,
+  monthsOf,
+  monthsOverlapping,
+  periodSpanAt,
+  recognizePeriod,
+  sum,
+} from "../../domain/index.js";
+import { invalid, notFound } from "../../errors.js";
+import { rateContractPeriod } from "../true-ups/rate.js";
+
+/** A range is at most this many months apart (DESIGN.md §7.2). */
+export const MAX_MONTHS_APART = 120;
+
+export interface MoneyByComponent {
+  platformFee: string;
+  usage: string;
+  commitment: string;
+  breakage: string;
+  total: string;
+}
+
+export interface CreditRowView {
+  grantId: string;
+  opening: string;
+  additions: string;
+  recognized: string;
+  expired: string;
+  closing: string;
+}
+
+export interface RevenueMonthView {
+  month: string;
+  recognized: MoneyByComponent;
+  basis: "finalized" | "unbilled";
+  billed: string;
+  credits: CreditRowView[];
+  catchUp: unknown[];
+}
+
+export interface ContractRevenueView {
+  contractId: string;
+  currency: string;
+  timezone: string;
+  months: RevenueMonthView[];
+}
+
+/** The range of months, validated: `from` and `to` exactly YYYY-MM, from ≤ to, at most 120 months apart. */
+export function monthRange(from: string, to: string): { fromIndex: number; toIndex: number } {
+  const fromIndex = monthIndex(from);
+  const toIndex = monthIndex(to);
+  const issues = [
+    ...(fromIndex === null ? [{ field: "from", message: "must be a month YYYY-MM" }] : []),
+    ...(toIndex === null ? [{ field: "to", message: "must be a month YYYY-MM" }] : []),
+  ];
+  if (fromIndex !== null && toIndex !== null) {
+    if (fromIndex > toIndex) issues.push({ field: "to", message: "must not be before from" });
+    else if (toIndex - fromIndex > MAX_MONTHS_APART) issues.push({ field: "to", message: `must be at most ${MAX_MONTHS_APART} months after from` });
+  }
+  if (issues.length > 0) throw invalid(issues);
+  return { fromIndex: fromIndex!, toIndex: toIndex! };
+}
+
+export async function contractRevenue(db: Database, contractId: string, q: { from: string; to: string }, now: Date): Promise<ContractRevenueView> {
+  const range = monthRange(q.from, q.to);
+  return transaction(db, (sql) => revenueOf(sql, contractId, range, now), { isolation: "repeatable read", readOnly: true });
+}
+
+interface PeriodFigures {
+  startMs: number;
+  endMs: number;
+  basis: "finalized" | "unbilled";
+  recognition: Map<string, MonthRecognition>;
+  credits: Map<string, Decimal>;
+}
+
+type Contract = ContractRecord & { versions: { effectiveFrom: string; terms: unknown }[] };
+
+async function revenueOf(sql: Sql, contractId: string, range: { fromIndex: number; toIndex: number }, now: Date): Promise<ContractRevenueView> {
+  const contract = (await contractWithVersions(sql, contractId)) as Contract | undefined;
+  if (!contract) throw notFound("contract", contractId);
+  const { timezone, currency } = contract;
+  const rangeEndMs = monthsOf(range.toIndex, range.toIndex, timezone)[0]!.endMs;
+  const grants = grantsOf(contract);
+
+  // Every period up to the range's end: the earlier ones carry the grants' balances into it.
+  const periods: { startMs: number; endMs: number }[] = [];
+  for (let i = 0; ; i++) {
+    const span = periodSpanAt(contract, i);
+    if (span === null || span.startMs >= rangeEndMs || i > 10_000) break;
+    periods.push(span);
+  }
+  const rangeStartMs = monthsOf(range.fromIndex, range.fromIndex, timezone)[0]!.startMs;
+  const needed = grants.length > 0 ? periods : periods.filter((p) => p.endMs > rangeStartMs);
+
+  const documents = new Map((await latestDocumentsOf(sql, contractId)).map((d) => [d.period_start.getTime(), d]));
+  const terms = { timezone, currency, roundingMode: contract.roundingMode };
+  const figures: PeriodFigures[] = [];
+  for (const p of needed) {
+    const doc = documents.get(p.startMs);
+    let lines: SourceLine[];
+    let credits: { grantId: string; amount: string }[];
+    let basis: PeriodFigures["basis"];
+    if (doc) {
+      basis = "finalized";
+      lines = doc.lines.map((l) => ({ kind: l.kind, amount: l.amount, metric: l.metric, ...(l.explanation as Omit<SourceLine, "kind" | "amount" | "metric">) }));
+      credits = doc.credits;
+    } else if (p.startMs < now.getTime()) {
+      // Nothing issued yet: what a fresh rating says, credits included, so finance can accrue.
+      basis = "unbilled";
+      const rating = await rateContractPeriod(sql, contract, { start: formatInstant(p.startMs), end: formatInstant(p.endMs) });
+      lines = rating.result.lines as SourceLine[];
+      credits = rating.result.creditsApplied;
+    } else continue; // a period that has not started earns nothing yet
+    const revenueLines = await withUnitsByMonth(sql, contract, lines, timezone);
+    const recognition = recognizePeriod({ startMs: p.startMs, endMs: p.endMs, lines: revenueLines, creditsApplied: credits }, terms);
+    figures.push({ startMs: p.startMs, endMs: p.endMs, basis, recognition, credits: new Map(credits.map((c) => [c.grantId, new Decimal(c.amount)])) });
+  }
+
+  // Billed in the last month of the period it is billed for.
+  const billedByMonth = new Map<string, Decimal>();
+  for (const b of await billedAmounts(sql, contractId)) {
+    const at = b.at.getTime();
+    const period = periods.find((p) => p.startMs <= at && at < p.endMs);
+    if (!period) continue;
+    const month = monthText(monthIndexAt(period.endMs - 1, timezone));
+    billedByMonth.set(month, (billedByMonth.get(month) ?? ZERO).plus(b.amount));
+  }
+
+  // The grants' rollforwards, from each grant's month (its balance carries into the range).
+  const rollStart = Math.min(range.fromIndex, ...grants.map((g) => monthIndexAt(g.grantedAtMs, timezone)));
+  const rollMonths = monthsOf(rollStart, range.toIndex, timezone);
+  const recognizedCredit = (grantId: string, month: string) => sum(figures.map((f) => f.recognition.get(month)?.credits.get(grantId) ?? ZERO));
+  const rollforwards = grants.map((g) =>
+    grantRollforward(
+      g,
+      rollMonths,
+      (month) => recognizedCredit(g.grantId, month),
+      sum(figures.filter((f) => f.startMs < g.expiresAtMs).map((f) => f.credits.get(g.grantId) ?? ZERO)),
+      timezone,
+    ),
+  );
+
+  const termStartMs = Date.parse(contract.termStart);
+  const termEndMs = contract.termEnd ? Date.parse(contract.termEnd) : Infinity;
+  const months = monthsOf(range.fromIndex, range.toIndex, timezone).filter((m) => m.endMs > termStartMs && m.startMs < termEndMs);
+  const money = (d: Decimal) => formatMoney(d, currency);
+  return {
+    contractId,
+    currency,
+    timezone,
+    months: months.map((m) => {
+      const here = figures.map((f) => f.recognition.get(m.month)).filter((r): r is MonthRecognition => r !== undefined);
+      const overlapping = periods.filter((p) => p.startMs < m.endMs && p.endMs > m.startMs);
+      const finalized = overlapping.every((p) => figures.some((f) => f.startMs === p.startMs && f.basis === "finalized"));
+      const credits: CreditRow[] = rollforwards.flatMap((r) => (r.has(m.month) ? [r.get(m.month)!] : []));
+      const platformFee = sum(here.map((r) => r.platformFee));
+      const usage = sum(here.map((r) => r.usage));
+      const commitment = sum(here.map((r) => r.commitment));
+      const breakage = sum(credits.map((c) => c.expired));
+      return {
+        month: m.month,
+        recognized: {
+          platformFee: money(platformFee),
+          usage: money(usage),
+          commitment: money(commitment),
+          breakage: money(breakage),
+          total: money(platformFee.plus(usage).plus(commitment).plus(breakage)),
+        },
+        basis: finalized ? "finalized" : "unbilled",
+        billed: money(billedByMonth.get(m.month) ?? ZERO),
+        credits: credits.map((c) => ({
+          grantId: c.grantId,
+          opening: money(c.opening),
+          additions: money(c.additions),
+          recognized: money(c.recognized),
+          expired: money(c.expired),
+          closing: money(c.closing),
+        })),
+        catchUp: [],
+      };
+    }),
+  };
+}
+
+/** A document line or a rating's line: what recognition needs of it. */
+interface SourceLine {
+  kind: string;
+  amount: string;
+  metric?: string | null;
+  segment?: { from: string; to: string } | null;
+  aggregation?: Aggregation;
+  filter?: Filter | null;
+}
+
+/** The grants of the contract's versions (a later version's definition of an id wins). */
+function grantsOf(contract: Contract) {
+  const byId = new Map<string, { grantId: string; amount: Decimal; grantedAtMs: number; expiresAtMs: number }>();
+  for (const v of contract.versions) {
+    const t = v.terms as { prepaidCredits?: { id: string; amount: string; grantedAt: string; expiresAt: string }[] };
+    for (const g of t.prepaidCredits ?? [])
+      byId.set(g.id, { grantId: g.id, amount: new Decimal(g.amount), grantedAtMs: Date.parse(g.grantedAt), expiresAtMs: Date.parse(g.expiresAt) });
+  }
+  return [...byId.values()];
+}
+
+/**
+ * The lines with, for each usage line of a sum or count meter, the units used in each month of its segment
+ * (one read for the plain sums, one per other measure). Levels are spread by time (no units).
+ */
+async function withUnitsByMonth(sql: Sql, contract: Contract, lines: SourceLine[], timezone: string): Promise<RevenueLine[]> {
+  const customerIds = [contract.customerId, ...contract.accountIds];
+  const asks: { line: number; month: RevenueMonth; from: string; to: string; measured: boolean }[] = [];
+  lines.forEach((l, i) => {
+    if (l.kind !== "usage" || !l.segment || !l.metric) return;
+    const aggregation = l.aggregation ?? "sum";
+    if (aggregation !== "sum" && aggregation !== "count") return;
+    const from = Date.parse(l.segment.from), to = Date.parse(l.segment.to);
+    const plain = isPlainSum({ metric: l.metric, aggregation, filter: l.filter ?? null, uniqueBy: null });
+    for (const m of monthsOverlapping(from, to, timezone))
+      asks.push({ line: i, month: m, from: formatInstant(Math.max(from, m.startMs)), to: formatInstant(Math.min(to, m.endMs)), measured: !plain });
+  });
+  const units = new Map<number, Map<string, Decimal>>();
+  const put = (line: number, month: string, q: Decimal) => {
+    const m = units.get(line) ?? new Map<string, Decimal>();
+    m.set(month, (m.get(month) ?? ZERO).plus(q));
+    units.set(line, m);
+  };
+  const plainAsks = asks.filter((a) => !a.measured);
+  const sums = await sumUsage(sql, customerIds, plainAsks.map((a) => ({ from: a.from, to: a.to })));
+  for (const a of plainAsks) {
+    put(a.line, a.month.month, ZERO);
+    for (const s of sums) if (s.from === a.from && s.to === a.to && s.metric === lines[a.line]!.metric) put(a.line, a.month.month, new Decimal(s.quantity));
+  }
+  const measuredAsks = asks.filter((a) => a.measured);
+  const requests = measuredAsks.map((a) => {
+    const l = lines[a.line]!;
+    put(a.line, a.month.month, ZERO);
+    const measure: Measure = { metric: l.metric!, aggregation: l.aggregation ?? "sum", filter: l.filter ?? null, uniqueBy: null };
+    return { from: a.from, to: a.to, measure };
+  });
+  // measureUsage answers each request with its own measure object: that is how a figure finds its ask.
+  const askOf = new Map<Measure, (typeof measuredAsks)[number]>(requests.map((r, i) => [r.measure, measuredAsks[i]!]));
+  for (const f of await measureUsage(sql, customerIds, requests)) {
+    const a = askOf.get(f.measure);
+    if (a) put(a.line, a.month.month, new Decimal(f.value));
+  }
+  return lines.map((l, i) => ({
+    kind: l.kind as RevenueLine["kind"],
+    amount: l.amount,
+    segment: l.segment ?? null,
+    ...(units.has(i) ? { unitsByMonth: units.get(i)! } : {}),
+  }));
+}
