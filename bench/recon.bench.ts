@@ -7,7 +7,9 @@
 // Events are loaded with SQL (generate_series, two connections at once) and their rollups built by the
 // service's own rebuild, as ingestion would have kept them; then VACUUM ANALYZE and CHECKPOINT as the owner.
 //
-// Env: BENCH_EVENTS (5000000), BENCH_CUSTOMERS (1400), BENCH_RUNS (3), BENCH_BROKEN_PERCENT (5).
+// Then the row limit: the same keys as 100,000 metered and 100,000 invoiced rows, with an Idempotency-Key.
+//
+// Env: BENCH_EVENTS (5000000), BENCH_CUSTOMERS (1400), BENCH_RUNS (3), BENCH_BROKEN_PERCENT (5), BENCH_WIDE_ROWS (100000; 0: skip).
 import { performance } from "node:perf_hooks";
 import { fixedClock } from "../src/clock.js";
 import { rebuildRollups } from "../src/db/queries/usage.js";
@@ -18,6 +20,7 @@ const EVENTS = int("BENCH_EVENTS", 5_000_000);
 const CUSTOMERS = int("BENCH_CUSTOMERS", 1400);
 const RUNS = int("BENCH_RUNS", 3);
 const BROKEN_PERCENT = int("BENCH_BROKEN_PERCENT", 5);
+const WIDE_ROWS = int("BENCH_WIDE_ROWS", 100_000);
 const METRICS = ["api_calls", "storage_gb", "compute_min"] as const;
 const KEYS = CUSTOMERS * METRICS.length;
 const FROM = "2026-07-01T00:00:00Z";
@@ -147,6 +150,35 @@ async function main() {
     log(`  plain SELECT … GROUP BY over the same events: best ${(baseline / 1000).toFixed(2)} s of 3`);
     log(`  ratio end to end / plain GROUP BY: ${(e2e / baseline).toFixed(2)}`);
     log(`  statement: ${JSON.stringify(last.totals)}, counts ${Object.entries(last.counts).map(([c, v]: [string, any]) => `${c} ${v.keys}`).join(", ")}`);
+
+    // The row limit: the same keys as 100,000 metered and 100,000 invoiced rows (each key's quantity split over
+    // ~24 rows, as a billing system exports invoice lines), with an Idempotency-Key, then its replay.
+    if (WIDE_ROWS > 0) {
+      // Each row into n parts (n = 23 or 24, so that there are exactly WIDE_ROWS), the first taking the remainder.
+      const split = (rows: any[]) => {
+        const out: any[] = [];
+        rows.forEach((r, k) => {
+          const n = Math.floor(WIDE_ROWS / rows.length) + (k < WIDE_ROWS % rows.length ? 1 : 0);
+          const q = BigInt(r.quantity);
+          for (let i = 0; i < n; i++) out.push({ ...r, quantity: String(i === 0 ? q - (q / BigInt(n)) * BigInt(n - 1) : q / BigInt(n)) });
+        });
+        return out;
+      };
+      const wide = JSON.stringify({ periodStart: FROM, periodEnd: TO, metered: split(metered), invoiced: split(invoiced) });
+      const post = async (key: string) => {
+        const t = performance.now();
+        const res = await fetch(`${b.base}/v1/reconciliations`, { method: "POST", headers: { ...b.auth, "content-type": "application/json", "idempotency-key": key }, body: wide });
+        const text = await res.text();
+        if (res.status !== 201) throw new Error(`wide run → ${res.status} ${text.slice(0, 300)}`);
+        return { ms: performance.now() - t, run: JSON.parse(text), replayed: res.headers.get("idempotent-replayed") === "true" };
+      };
+      const first = await post("bench-wide");
+      const replay = await post("bench-wide");
+      if (first.run.totals.breaks !== broken || !replay.replayed)
+        throw new Error(`the wide run disagrees with the narrow one (${JSON.stringify(first.run.totals)}), or did not replay (${replay.replayed})`);
+      log(`  the same keys as ${fmt(WIDE_ROWS)} + ${fmt(WIDE_ROWS)} rows (${(Buffer.byteLength(wide) / 1024 / 1024).toFixed(1)} MiB) with an Idempotency-Key: ` +
+        `${(first.ms / 1000).toFixed(2)} s; its replay ${(replay.ms / 1000).toFixed(2)} s`);
+    }
   });
 }
 

@@ -53,9 +53,10 @@ export async function lateUnits(
 }
 
 /**
- * For each ask (stored customer id, metric, [from, to)): the units of its non-voided events, in one statement,
- * each ask a LATERAL range read of the (customer_id, metric, occurred_at) index: the breaks' usage per segment,
- * which the engine prices. (As a plain join the planner, guessing 100 asks, hashes the whole window's events.)
+ * For each ask (stored customer id, metric, [from, to)): the units of its non-voided events, in one statement:
+ * whole UTC hours from usage_rollups, the partial hours at the edges from the events (as sumUsage does for one
+ * contract), each ask a LATERAL range read of an index (a plain join, the planner guessing 100 asks, hashes the
+ * window's events). These are the breaks' usage per segment, which the engine prices.
  */
 export async function unitsInWindows(
   sql: Sql,
@@ -64,14 +65,37 @@ export async function unitsInWindows(
   const out = new Map<number, string>();
   if (asks.length === 0) return out;
   const rows = await sql.query<{ i: string; quantity: string }>(
-    `SELECT k.i::text AS i, s.quantity::text AS quantity
-     FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(customer_id, metric, from_at, to_at, i)
-     CROSS JOIN LATERAL (
-       SELECT sum(e.quantity) AS quantity FROM usage_events e
-       WHERE e.customer_id = k.customer_id AND e.metric = k.metric AND e.occurred_at >= k.from_at AND e.occurred_at < k.to_at
-         AND e.voided_at IS NULL
-     ) s
-     WHERE s.quantity IS NOT NULL`,
+    `WITH w AS (
+       SELECT k.i, k.customer_id, k.metric, k.f, k.t,
+              CASE WHEN date_trunc('hour', k.f, 'UTC') = k.f THEN k.f ELSE date_trunc('hour', k.f, 'UTC') + interval '1 hour' END AS hs,
+              date_trunc('hour', k.t, 'UTC') AS he
+       FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) WITH ORDINALITY AS k(customer_id, metric, f, t, i)
+       WHERE k.f < k.t
+     ),
+     pieces AS (
+       -- The parts whole hours do not cover: [f, hs) and [he, t), or all of [f, t) when it holds no whole hour.
+       SELECT i, customer_id, metric, f AS a, CASE WHEN hs < he THEN hs ELSE t END AS b FROM w
+       UNION ALL
+       SELECT i, customer_id, metric, he, t FROM w WHERE hs < he AND he < t
+     ),
+     whole AS (
+       SELECT w.i, s.quantity FROM w CROSS JOIN LATERAL (
+         SELECT sum(r.quantity) AS quantity FROM usage_rollups r
+         WHERE r.customer_id = w.customer_id AND r.metric = w.metric AND r.hour >= w.hs AND r.hour < w.he
+       ) s
+       WHERE w.hs < w.he
+     ),
+     partial AS (
+       SELECT p.i, s.quantity FROM pieces p CROSS JOIN LATERAL (
+         SELECT sum(e.quantity) AS quantity FROM usage_events e
+         WHERE e.customer_id = p.customer_id AND e.metric = p.metric AND e.occurred_at >= p.a AND e.occurred_at < p.b AND e.voided_at IS NULL
+       ) s
+       WHERE p.a < p.b
+     )
+     SELECT i::text AS i, sum(quantity)::text AS quantity
+     FROM (SELECT i, quantity FROM whole UNION ALL SELECT i, quantity FROM partial) x
+     WHERE quantity IS NOT NULL
+     GROUP BY i`,
     [asks.map((a) => a.customerId), asks.map((a) => a.metric), asks.map((a) => a.from), asks.map((a) => a.to)],
   );
   for (const r of rows) out.set(Number(r.i) - 1, r.quantity);
