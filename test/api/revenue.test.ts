@@ -132,3 +132,38 @@ describe("bad input", () => {
     expect((await t.get(`/v1/contracts/${c.id}/revenue?from=2016-01&to=2026-01`, "reader")).statusCode).toBe(200);
   });
 });
+
+describe("the book", () => {
+  const book = useTestApp();
+
+  it("sums every contract per month and currency, and the CSVs say the same", async () => {
+    const usd = await book.createContract({
+      customerId: uniqueId("book-usd"), name: "USD", currency: "USD", billingPeriod: "quarterly", startDate: "2026-04-01", endDate: "2027-03-31",
+      terms: { platformFee: { amount: "10000.00" }, meters: [] },
+    });
+    await book.createContract({
+      customerId: uniqueId("book-usd2"), name: "USD 2", currency: "USD", billingPeriod: "monthly", startDate: "2026-04-01", endDate: "2027-03-31",
+      terms: { platformFee: { amount: "100.00" }, meters: [] },
+    });
+    await book.createContract({
+      customerId: uniqueId("book-eur"), name: "EUR", currency: "EUR", billingPeriod: "monthly", startDate: "2026-05-01", endDate: "2027-04-30",
+      terms: { platformFee: { amount: "50.00" }, meters: [] },
+    });
+    const res = await book.get("/v1/revenue?from=2026-04&to=2026-06", "reader");
+    expect(res.statusCode, res.body).toBe(200);
+    const books = res.json().books;
+    expect(books.map((b: any) => b.currency)).toEqual(["EUR", "USD"]);
+    expect(books[1].months.map((m: any) => m.recognized.platformFee)).toEqual(["3396.70", "3506.60", "3396.70"]);
+    expect(books[0].months.map((m: any) => [m.month, m.recognized.total])).toEqual([["2026-05", "50.00"], ["2026-06", "50.00"]]);
+    expect((await book.get("/v1/revenue?from=2026-04&to=2026-06&currency=EUR", "reader")).json().books.map((b: any) => b.currency)).toEqual(["EUR"]);
+
+    const csv = await book.get("/v1/revenue.csv?from=2026-04&to=2026-06", "reader");
+    expect(csv.headers["content-type"]).toMatch(/^text\/csv/);
+    const lines = csv.body.trim().split("\r\n");
+    expect(lines[0]).toBe("currency,month,recognized.platformFee,recognized.usage,recognized.commitment,recognized.breakage,recognized.total,billed,credits.opening,credits.additions,credits.recognized,credits.expired,credits.closing");
+    expect(lines.slice(1)).toHaveLength(5);
+    expect(lines).toContain("USD,2026-05,3506.60,0.00,0.00,0.00,3506.60,0.00,0.00,0.00,0.00,0.00,0.00");
+    const one = await book.get(`/v1/contracts/${usd.id}/revenue.csv?from=2026-04&to=2026-06`, "reader");
+    expect(one.body.trim().split("\r\n")[1]).toBe(`${usd.id},USD,2026-04,3296.70,0.00,0.00,0.00,3296.70,unbilled,0.00,0.00,0.00,0.00,0.00,0.00`);
+  });
+});

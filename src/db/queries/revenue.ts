@@ -37,3 +37,14 @@ export async function billedAmounts(sql: Sql, contractId: string): Promise<{ at:
     [contractId],
   );
 }
+
+/** The contracts of a book: every contract (of one currency when given) whose term overlaps [from, to). */
+export async function contractsOfBook(sql: Sql, currency: string | null, from: Date, to: Date): Promise<string[]> {
+  const rows = await sql.query<{ id: string }>(
+    `SELECT id::text AS id FROM contracts
+     WHERE ($1::text IS NULL OR currency = $1) AND term_start < $3::timestamptz AND (term_end IS NULL OR term_end > $2::timestamptz)
+     ORDER BY id`,
+    [currency, from, to],
+  );
+  return rows.map((r) => r.id);
+}

@@ -42,3 +42,18 @@ export const RevenueMonth = z.object({
 export const ContractRevenue = z
   .object({ contractId: Id, currency: z.string(), timezone: z.string(), months: z.array(RevenueMonth) })
   .meta({ id: "ContractRevenue" });
+
+export const BookQuery = RevenueQuery.extend({ currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").optional() }).strict();
+
+const Credits = z.object({ opening: Money, additions: Money, recognized: Money, expired: Money, closing: Money });
+
+export const BookRevenue = z
+  .object({
+    books: z.array(
+      z.object({
+        currency: z.string(),
+        months: z.array(z.object({ month: z.string(), recognized: Recognized, billed: Money, credits: Credits.describe("Summed over grants"), catchUp: z.array(z.unknown()) })),
+      }),
+    ),
+  })
+  .meta({ id: "BookRevenue" });

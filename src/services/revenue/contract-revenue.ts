@@ -103,7 +103,7 @@ interface PeriodFigures {
 
 type Contract = ContractRecord & { versions: { effectiveFrom: string; terms: unknown }[] };
 
-async function revenueOf(sql: Sql, contractId: string, range: { fromIndex: number; toIndex: number }, now: Date): Promise<ContractRevenueView> {
+export async function revenueOf(sql: Sql, contractId: string, range: { fromIndex: number; toIndex: number }, now: Date): Promise<ContractRevenueView> {
   const contract = (await contractWithVersions(sql, contractId)) as Contract | undefined;
   if (!contract) throw notFound("contract", contractId);
   const { timezone, currency } = contract;

@@ -1,0 +1,72 @@
+// The book-wide revenue report (DESIGN.md §7.2): every contract's months summed per month and currency, the
+// credits summed over grants. Each contract's months are its own timezone's; the book adds them by name.
+import type { Database } from "../../db/client.js";
+import { contractsOfBook } from "../../db/queries/revenue.js";
+import { transaction } from "../../db/tx.js";
+import { Decimal, ZERO, formatMoney, monthAt } from "../../domain/index.js";
+import { type ContractRevenueView, monthRange, revenueOf } from "./contract-revenue.js";
+
+export interface BookMonthView {
+  month: string;
+  recognized: { platformFee: string; usage: string; commitment: string; breakage: string; total: string };
+  billed: string;
+  credits: { opening: string; additions: string; recognized: string; expired: string; closing: string };
+  catchUp: unknown[];
+}
+
+export interface BookView {
+  books: { currency: string; months: BookMonthView[] }[];
+}
+
+const COMPONENTS = ["platformFee", "usage", "commitment", "breakage", "total"] as const;
+const CREDIT_FIELDS = ["opening", "additions", "recognized", "expired", "closing"] as const;
+
+export async function bookRevenue(db: Database, q: { from: string; to: string; currency?: string | undefined }, now: Date): Promise<BookView> {
+  const range = monthRange(q.from, q.to);
+  return transaction(
+    db,
+    async (sql) => {
+      // A day of slack each side: contracts' months are their own timezones' (±14 h around UTC).
+      const from = new Date(monthAt(range.fromIndex, "UTC").startMs - 86_400_000);
+      const to = new Date(monthAt(range.toIndex, "UTC").endMs + 86_400_000);
+      const reports: ContractRevenueView[] = [];
+      for (const id of await contractsOfBook(sql, q.currency ?? null, from, to)) reports.push(await revenueOf(sql, id, range, now));
+      return { books: booksOf(reports) };
+    },
+    { isolation: "repeatable read", readOnly: true },
+  );
+}
+
+/** Sums contract reports per currency and month. */
+export function booksOf(reports: readonly ContractRevenueView[]): BookView["books"] {
+  type Acc = { recognized: Record<string, Decimal>; billed: Decimal; credits: Record<string, Decimal> };
+  const byCurrency = new Map<string, Map<string, Acc>>();
+  for (const r of reports) {
+    const months = byCurrency.get(r.currency) ?? new Map<string, Acc>();
+    byCurrency.set(r.currency, months);
+    for (const m of r.months) {
+      let acc = months.get(m.month);
+      if (!acc) {
+        acc = { recognized: Object.fromEntries(COMPONENTS.map((c) => [c, ZERO])), billed: ZERO, credits: Object.fromEntries(CREDIT_FIELDS.map((c) => [c, ZERO])) };
+        months.set(m.month, acc);
+      }
+      for (const c of COMPONENTS) acc.recognized[c] = acc.recognized[c]!.plus(m.recognized[c]);
+      acc.billed = acc.billed.plus(m.billed);
+      for (const g of m.credits) for (const f of CREDIT_FIELDS) acc.credits[f] = acc.credits[f]!.plus(g[f]);
+    }
+  }
+  return [...byCurrency]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([currency, months]) => ({
+      currency,
+      months: [...months]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([month, acc]) => ({
+          month,
+          recognized: Object.fromEntries(COMPONENTS.map((c) => [c, formatMoney(acc.recognized[c]!, currency)])) as BookMonthView["recognized"],
+          billed: formatMoney(acc.billed, currency),
+          credits: Object.fromEntries(CREDIT_FIELDS.map((c) => [c, formatMoney(acc.credits[c]!, currency)])) as BookMonthView["credits"],
+          catchUp: [],
+        })),
+    }));
+}
