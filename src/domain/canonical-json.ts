@@ -48,6 +48,14 @@ export function deeperThan(value: unknown, maxDepth: number, path = "$", depth =
   return null;
 }
 
+/**
+ * A value's canonical JSON, written once and kept (a version's terms, hashed by every rating of the
+ * contract): canonicalJson copies it as is.
+ */
+export class CanonicalText {
+  constructor(readonly text: string) {}
+}
+
 function isDecimalLike(value: object): value is { toFixed(): string } {
   if (value instanceof Decimal) return true;
   const ctor = (value as { constructor?: { name?: string; isDecimal?: (v: unknown) => boolean } }).constructor;
@@ -65,6 +73,9 @@ const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 function quote(text: string): string {
   return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
 }
+
+/** A string's canonical JSON (what canonicalJson writes for it). */
+export const jsonString = quote;
 
 // Object keys repeat (the same few member names in every object of a kind): their quoted form is kept.
 const quotedKeys = new Map<string, string>();
@@ -121,6 +132,7 @@ function write(value: unknown, path: string | number, depth: number): string {
   const obj = value as object;
   if (depth >= CANONICAL_JSON_MAX_DEPTH) throw new JsonDepthError(String(path), CANONICAL_JSON_MAX_DEPTH);
   const proto = Object.getPrototypeOf(obj) as unknown;
+  if (proto === CanonicalText.prototype) return (obj as CanonicalText).text;
   if (proto !== Object.prototype && proto !== null && !Array.isArray(obj) && isDecimalLike(obj)) {
     const text = obj.toFixed();
     return quote(text === "-0" ? "0" : text);

@@ -118,26 +118,48 @@ function decimalRounding(mode: RoundingMode): Decimal.Rounding {
  * away from zero (so a negative line rounds like its positive counterpart); `half_even` to the even digit.
  */
 export function roundMoney(amount: Decimal, currency: string, mode: RoundingMode): Decimal {
-  const rounded = amount.toDecimalPlaces(minorUnits(currency), decimalRounding(mode));
+  const digits = minorUnits(currency);
+  if (amount.decimalPlaces() <= digits) return amount.isZero() ? ZERO : amount; // nothing to round (nor copy)
+  const rounded = amount.toDecimalPlaces(digits, decimalRounding(mode));
   return rounded.isZero() ? ZERO : rounded;
 }
 
 /** Rounds an amount towards zero to the currency's minor unit (used for balances that must not be exceeded). */
 export function truncateMoney(amount: Decimal, currency: string): Decimal {
-  const truncated = amount.toDecimalPlaces(minorUnits(currency), Decimal.ROUND_DOWN);
+  const digits = minorUnits(currency);
+  if (amount.decimalPlaces() <= digits) return amount.isZero() ? ZERO : amount; // nothing to truncate
+  const truncated = amount.toDecimalPlaces(digits, Decimal.ROUND_DOWN);
   return truncated.isZero() ? ZERO : truncated;
 }
 
 /** Formats an amount with exactly the currency's number of decimals: "32000.00", JPY "1234", BHD "1.500". */
 export function formatMoney(amount: Decimal, currency: string): string {
   const digits = minorUnits(currency);
+  // A rounded amount (most are) has no digit to round away: its plain text padded with zeros is toFixed's,
+  // without the rounding toFixed(digits) always does, several times the cost of writing the text.
+  if (amount.isFinite() && amount.decimalPlaces() <= digits) return withDecimals(formatDecimal(amount), digits);
   return unsignedZero(amount.toFixed(digits));
 }
 
+/** A plain decimal text with at least `digits` decimals (zeros appended): toFixed(digits) of a value with no more. */
+export function withDecimals(text: string, digits: number): string {
+  const dot = text.indexOf(".");
+  const has = dot < 0 ? 0 : text.length - dot - 1;
+  if (has >= digits) return text;
+  return `${dot < 0 ? `${text}.` : text}${"0".repeat(digits - has)}`;
+}
+
 // formatDecimal is called hundreds of times per rating, often on the same instances: the Decimals toDecimal
-// hands out (terms, shared by every rating of the contract), ZERO, and a value written into several fields
-// of one line. Decimals are immutable, so an instance's text never changes; toFixed is the expensive part.
+// hands out (terms, shared by every rating of the contract), those kept with keepText (terms × a segment's
+// fraction, kept with the plan), ZERO, and a value written into several fields of one line. Decimals are
+// immutable, so an instance's text never changes; toFixed is the expensive part.
 const parsedTexts = new WeakMap<Decimal, string>();
+
+/** Remembers a long-lived Decimal's text (a WeakMap: kept as long as the value), for formatDecimal. */
+export function keepText(value: Decimal): Decimal {
+  if (!parsedTexts.has(value)) parsedTexts.set(value, plainText(value));
+  return value;
+}
 const RECENT = 8; // a power of two
 const recentValues: Array<Decimal | null> = new Array<Decimal | null>(RECENT).fill(null);
 const recentTexts: string[] = new Array<string>(RECENT).fill("");
@@ -179,9 +201,22 @@ export function largestMoney(currency: string): string {
 export const ZERO = new Decimal(0);
 export const HUNDRED = new Decimal(100);
 
+/**
+ * The value rounded to the precision, as every operation's result is: itself, unless it has more significant
+ * digits (a parsed input can). What 0 + value is for a non-zero value.
+ */
+export function atPrecision(value: Decimal): Decimal {
+  return value.precision() <= Decimal.precision ? value : value.toSignificantDigits(Decimal.precision);
+}
+
 export function sum(values: readonly Decimal[]): Decimal {
+  // Adding 0 to a total (at the precision) leaves it as it is, and 0 + v is v at the precision: only the
+  // additions that change something are made. Many summed lines are 0, and every sum starts from 0.
   let total = ZERO;
-  for (const v of values) total = total.plus(v);
+  for (const v of values) {
+    if (v.isZero()) continue;
+    total = total === ZERO ? atPrecision(v) : total.plus(v);
+  }
   return total;
 }
 

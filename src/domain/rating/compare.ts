@@ -1,8 +1,8 @@
 // Rule 11 — Compare (docs/rating.md): the period's total, recomputed from scratch, against what was already
 // billed for it, and the action that follows.
-import { Decimal, ZERO, roundMoney, sum, toDecimal } from "../money.js";
+import { Decimal, ZERO, roundMoney, sum } from "../money.js";
 import { parseDecimalInput } from "./plan.js";
-import { type Action, type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
+import { type Action, type CreditAmount, type RatingInput, RatingInputError } from "./types.js";
 
 export interface Comparison {
   /** Σ rounded lines. */
@@ -13,9 +13,10 @@ export interface Comparison {
   action: Action;
 }
 
-export function compare(input: RatingInput, lines: readonly Line[], creditsApplied: readonly CreditAmount[]): Comparison {
+/** `amounts`: the rounded amounts of the period's lines, as Decimals. */
+export function compare(input: RatingInput, amounts: readonly Decimal[], creditsApplied: readonly CreditAmount[]): Comparison {
   const { currency, roundingMode, allowTrueDown } = input.contract;
-  const total = sum(lines.map((l) => toDecimal(l.amount)));
+  const total = sum(amounts);
   const alreadyBilled = roundMoney(parseDecimalInput(input.alreadyBilled, "alreadyBilled"), currency, roundingMode);
   const delta = total.minus(alreadyBilled);
   let action: Action;

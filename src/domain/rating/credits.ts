@@ -2,29 +2,33 @@
 // version's definition of a grant id wins), valid in the period, earliest expiry first (then grant id), pay
 // the rounded usage and shortfall lines net of contract discount/cap lines — not platform fees — up to their
 // balance. One negative credit_applied line per grant used.
-import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, toDecimal, truncateMoney } from "../money.js";
+import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, truncateMoney } from "../money.js";
 import { moneyText } from "./describe.js";
 import { type CompiledGrant, type PeriodPlan, parseDecimalInput } from "./plan.js";
 import { type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
 
+/** A rounded line with its amount as a Decimal (the value of `line.amount`). */
+export interface RoundedLine {
+  line: Line;
+  amount: Decimal;
+}
+
 export interface Credits {
   lines: Line[];
+  /** The amounts of `lines`, as Decimals. */
+  amounts: Decimal[];
   creditsApplied: CreditAmount[];
 }
 
-export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["creditBalances"], lines: readonly Line[], currency: string): Credits {
-  const { span } = period;
-  const grants = grantsInForce(period);
+export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["creditBalances"], lines: readonly RoundedLine[], currency: string): Credits {
   const balances = parseBalances(creditBalances);
   const payable = max(
     ZERO,
-    sum(lines.filter((l) => l.kind !== "platform_fee").map((l) => toDecimal(l.amount))),
+    sum(lines.filter((l) => l.line.kind !== "platform_fee").map((l) => l.amount)),
   );
-  const valid = [...grants.values()]
-    .filter((g) => g.grantedAtMs < span.endMs && g.expiresAtMs > span.startMs)
-    .sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const valid = validGrants(period);
   let remaining = payable;
-  const out: Credits = { lines: [], creditsApplied: [] };
+  const out: Credits = { lines: [], amounts: [], creditsApplied: [] };
   for (const g of valid) {
     if (!remaining.isPositive() || remaining.isZero()) break;
     // A balance is never exceeded: it is truncated (not rounded) to the minor unit before use.
@@ -34,8 +38,25 @@ export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["cr
     remaining = remaining.minus(applied);
     out.creditsApplied.push({ grantId: g.id, amount: formatMoney(applied, currency), balanceAfter: formatMoney(available.minus(applied), currency) });
     out.lines.push(creditLine(g, available, applied, currency));
+    out.amounts.push(applied.negated());
   }
   return out;
+}
+
+// The valid grants of a period, by period plan: plans are cached (plan.ts), and the grants depend on nothing else.
+const validByPeriod = new WeakMap<PeriodPlan, CompiledGrant[]>();
+
+/** The grants in force and valid in the period, in the order they are drawn: earliest expiry first, then id. */
+function validGrants(period: PeriodPlan): CompiledGrant[] {
+  let valid = validByPeriod.get(period);
+  if (valid === undefined) {
+    const { span } = period;
+    valid = [...grantsInForce(period).values()]
+      .filter((g) => g.grantedAtMs < span.endMs && g.expiresAtMs > span.startMs)
+      .sort((a, b) => a.expiresAtMs - b.expiresAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    validByPeriod.set(period, valid);
+  }
+  return valid;
 }
 
 /** The grants of the versions in force in the period, by id; a later version's definition of an id wins. */

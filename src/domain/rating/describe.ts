@@ -13,7 +13,7 @@
 //    period exactly: "10 of 31 days", else hours (a DST month is 743 or 745 hours, a mid-day amendment),
 //    minutes or seconds — the same ratio as `fraction`, which is computed in seconds. A segment covering the
 //    whole nominal period says nothing about proration.
-import { type Decimal, formatDecimal, minorUnits, unsignedZero } from "../money.js";
+import { type Decimal, formatDecimal, minorUnits, withDecimals } from "../money.js";
 import { localDate, startOfLocalDay } from "../periods.js";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -62,8 +62,9 @@ export function quantityText(value: Decimal): string {
 
 /** Money with at least the currency's decimals: "20,000.00", "3,225.806451…" (at most 6 decimals shown, truncated). */
 export function moneyText(value: Decimal, currency: string): string {
-  const digits = Math.max(minorUnits(currency), value.decimalPlaces());
-  return group(unsignedZero(value.toFixed(digits)));
+  // toFixed(max(minor units, decimalPlaces)) is the plain text padded with zeros to the minor units: written
+  // from formatDecimal's text, which money.ts often has already (the same amount is in the line's fields).
+  return group(withDecimals(formatDecimal(value), minorUnits(currency)));
 }
 
 /** A percentage as written in the terms: "10%". */

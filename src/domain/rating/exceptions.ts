@@ -68,7 +68,7 @@ export function unpricedExceptions(charges: PeriodCharges): RatingException[] {
 /** A meter's usage over a whole period: its own aggregation and filter over [start, end). */
 function periodUsage(p: PeriodPlan, usage: UsageIndex, measured: MeasuredIndex, m: CompiledMeter): Decimal {
   const { startMs, endMs } = p.span;
-  return usageFromFigure(m.measure, figureOf(usage, measured, startMs, endMs, m.measure, m.key), startMs, endMs);
+  return usageFromFigure(m.measure, figureOf(usage, measured, p.key, m.measure, m.key), startMs, endMs);
 }
 
 /**

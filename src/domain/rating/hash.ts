@@ -4,7 +4,7 @@
 // without trailing zeros, usage restricted to the windows the engine reads with duplicates added up and zero
 // sums dropped, issued periods restricted to those overlapping the period, lists sorted. Two inputs that rate
 // identically because they differ only in spelling or in irrelevant rows therefore hash identically.
-import { canonicalJson } from "../canonical-json.js";
+import { CanonicalText, canonicalJson, jsonString } from "../canonical-json.js";
 import { formatDecimal } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { sha256Hex } from "../sha256.js";
@@ -13,26 +13,56 @@ import { ENGINE_VERSION, type RatingInput } from "./types.js";
 
 const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
+interface Row {
+  from: string;
+  to: string;
+  key: string;
+  /** The row's canonical JSON. */
+  text: string;
+}
+
+const byRow = (a: Row, b: Row) => byKey(a.from, b.from) || byKey(a.to, b.to) || byKey(a.key, b.key);
+
+/** A window key's bounds as ISO instants (the plan has them for its windows). */
+function windowTexts(plan: RatingPlan, key: string): { from: string; to: string } {
+  const known = plan.windowsByKey.get(key);
+  if (known !== undefined) return known;
+  const [from, to] = key.split("|").map(Number) as [number, number];
+  return { from: formatInstant(from), to: formatInstant(to) };
+}
+
+/**
+ * The rows of a usage or measured index, sorted, as a canonical JSON array. The rows are most of what a
+ * rating hashes, so each is written here directly (`row` puts its keys in canonical order) rather than built
+ * as an object for canonicalJson to walk: instants and plain decimals need no escaping, names go through
+ * jsonString.
+ */
+function rowsText(
+  plan: RatingPlan,
+  index: UsageIndex | MeasuredIndex,
+  row: (from: string, to: string, key: string, amount: string) => string,
+): CanonicalText {
+  const rows: Row[] = [];
+  for (const [window, byKey] of index) {
+    const { from, to } = windowTexts(plan, window);
+    for (const [key, amount] of byKey) {
+      if (!amount.isZero()) rows.push({ from, to, key, text: row(from, to, key, formatDecimal(amount)) });
+    }
+  }
+  rows.sort(byRow);
+  return new CanonicalText(`[${rows.map((r) => r.text).join(",")}]`);
+}
+
+const usageRow = (from: string, to: string, metric: string, quantity: string) =>
+  `{"from":"${from}","metric":${jsonString(metric)},"quantity":"${quantity}","to":"${to}"}`;
+
+const measuredRow = (from: string, to: string, measure: string, value: string) =>
+  `{"from":"${from}","measure":${jsonString(measure)},"to":"${to}","value":"${value}"}`;
+
 function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex, measured: MeasuredIndex): unknown {
   const { span } = plan.current;
-  const usageRows: Array<{ from: string; to: string; metric: string; quantity: string }> = [];
-  for (const [key, byMetric] of usage) {
-    const [from, to] = key.split("|").map(Number) as [number, number];
-    for (const [metric, quantity] of byMetric) {
-      if (!quantity.isZero()) usageRows.push({ from: formatInstant(from), to: formatInstant(to), metric, quantity: formatDecimal(quantity) });
-    }
-  }
-  usageRows.sort((a, b) => byKey(a.from, b.from) || byKey(a.to, b.to) || byKey(a.metric, b.metric));
-  // The aggregated figures of every other meter (counts, peaks, levels, distinct values), keyed by measure.
-  const measuredRows: Array<{ from: string; to: string; measure: string; value: string }> = [];
-  for (const [key, byMeasure] of measured) {
-    const [from, to] = key.split("|").map(Number) as [number, number];
-    for (const [measure, value] of byMeasure) {
-      if (!value.isZero()) measuredRows.push({ from: formatInstant(from), to: formatInstant(to), measure, value: formatDecimal(value) });
-    }
-  }
-  measuredRows.sort((a, b) => byKey(a.from, b.from) || byKey(a.to, b.to) || byKey(a.measure, b.measure));
   const c = input.contract;
+  const compiled = new Map(plan.versions.map((v) => [v.version, v.terms]));
   return {
     engineVersion: ENGINE_VERSION,
     contract: {
@@ -45,19 +75,24 @@ function normalizeInput(input: RatingInput, plan: RatingPlan, usage: UsageIndex,
       roundingMode: c.roundingMode,
       allowTrueDown: c.allowTrueDown,
     },
-    versions: [...plan.versions]
+    versions: [...input.versions]
       .sort((a, b) => a.version - b.version)
-      .map((v) => ({
-        version: v.version,
-        effectiveFrom: formatInstant(v.effectiveMs),
-        signedAt: v.source.signedAt ?? null,
-        kind: v.source.kind,
-        reason: v.source.reason ?? null,
-        terms: v.source.terms,
-      })),
+      .map((v) => {
+        const terms = compiled.get(v.version);
+        return {
+          version: v.version,
+          effectiveFrom: formatInstant(parseInstantInput(v.effectiveFrom, "effectiveFrom")),
+          signedAt: v.signedAt ?? null,
+          kind: v.kind,
+          reason: v.reason ?? null,
+          // Written once per compiled terms (plan.ts), not walked again by every rating.
+          terms: terms === undefined || terms.canonical === null ? v.terms : new CanonicalText(terms.canonical),
+        };
+      }),
     period: { start: formatInstant(span.startMs), end: formatInstant(span.endMs) },
-    usage: usageRows,
-    measured: measuredRows,
+    usage: rowsText(plan, usage, usageRow),
+    // The aggregated figures of every other meter (counts, peaks, levels, distinct values), keyed by measure.
+    measured: rowsText(plan, measured, measuredRow),
     alreadyBilled: formatDecimal(parseDecimalInput(input.alreadyBilled, "alreadyBilled")),
     creditBalances: input.creditBalances
       .map((b, i) => ({ grantId: b.grantId, available: formatDecimal(parseDecimalInput(b.available, `creditBalances[${i}].available`)) }))

@@ -30,6 +30,16 @@ interface SegmentFacts {
   share: string | null;
   /** "v1, Jan 1–Feb 9, 2026". */
   where: string;
+  /** The words of each meter's line in the segment (meterWords), kept with the segment's facts. */
+  meterWords: Map<CompiledMeter, MeterWords>;
+}
+
+/** What a meter's usage line says in a segment whatever the usage: its terms, and terms × fraction, in words. */
+interface MeterWords {
+  /** "1,000 included", "322.580645… included (1,000 × 10 of 31 days)". */
+  included: string;
+  /** Per tier: its explanation but the units and amount, and its price as described (" × 0.01 + 50.00"). */
+  tiers: Array<{ row: Omit<TierExplanation, "units" | "amount">; priced: string }> | undefined;
 }
 
 /** Rules 2–7 as lines: per segment platform fee, usage, contract discount, contract cap. */
@@ -39,13 +49,29 @@ export function segmentLines(charges: PeriodCharges, w: Wording): LineDraft[] {
     const s = c.segment;
     if (s.version === null) continue;
     const terms = s.version.terms;
-    const facts: SegmentFacts = { segment: lineSegment(s), fraction: q(s.fraction), share: segmentShare(s, w), where: segmentText(s, w) };
+    const facts = segmentFacts(s, w);
     if (terms.platformFee !== null) drafts.push(platformFeeLine(terms.platformFee, s.fraction, facts, w));
     for (const m of c.meters) drafts.push(usageLine(m, facts, w));
     if (!c.contractDiscount.isZero()) drafts.push(contractDiscountLine(c, terms, facts, w));
     if (!c.contractCapped.isZero()) drafts.push(contractCapLine(c, terms, facts, w));
   }
   return drafts;
+}
+
+// A segment's words, by segment: plans are cached (plan.ts), so every rating of a period describes the same
+// segment objects, and their dates in the timezone, share in whole units and what each meter's terms come to
+// in the segment are the same each time (the currency is the plan's too). Checked against the wording they
+// were written with; the LineSegment is a new object for every rating.
+const factsBySegment = new WeakMap<SegmentSpan, { timezone: string; nominalMs: number; facts: SegmentFacts }>();
+
+function segmentFacts(s: SegmentSpan, w: Wording): SegmentFacts {
+  let known = factsBySegment.get(s);
+  if (known === undefined || known.timezone !== w.timezone || known.nominalMs !== w.nominalMs) {
+    const facts = { segment: lineSegment(s), fraction: q(s.fraction), share: segmentShare(s, w), where: segmentText(s, w), meterWords: new Map() };
+    known = { timezone: w.timezone, nominalMs: w.nominalMs, facts };
+    factsBySegment.set(s, known);
+  }
+  return { ...known.facts, segment: { ...known.facts.segment } };
 }
 
 /** Rule 7 — Fixed fees: platformFee.amount × fraction per segment. */
@@ -59,18 +85,33 @@ function platformFeeLine(platformFee: Decimal, fraction: Decimal, at: SegmentFac
   };
 }
 
+/** The meter's words in the segment (MeterWords), written by its first line there. */
+function meterWords(m: MeterCharge, at: SegmentFacts, w: Wording): MeterWords {
+  let words = at.meterWords.get(m.meter);
+  if (words === undefined) {
+    // Included units are per period: a segment of a flow (sum, count) includes its share of them (rule 3); a
+    // level's are whole in any part of the period.
+    const included =
+      at.share === null || m.meter.included.isZero() || m.meter.level
+        ? `${qt(m.included)} included`
+        : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
+    const tiers = m.price.tiers?.map((t) => ({
+      row: { tier: t.tier, from: q(t.from), upTo: t.upTo === null ? null : q(t.upTo), unitPrice: q(t.unitPrice), flatFee: q(t.flatFee) },
+      priced: ` × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${moneyText(t.flatFee, w.currency)}`}`,
+    }));
+    words = { included, tiers };
+    at.meterWords.set(m.meter, words);
+  }
+  return words;
+}
+
 /** Rules 2–5 for one meter: usage, included units, price, meter discount and cap. */
 function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
   const money = (d: Decimal) => moneyText(d, w.currency);
-  // Included units are per period: a segment of a flow (sum, count) includes its share of them (rule 3); a
-  // level's are whole in any part of the period.
-  const included =
-    at.share === null || m.meter.included.isZero() || m.meter.level
-      ? `${qt(m.included)} included`
-      : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
+  const words = meterWords(m, at, w);
   const parts = [
-    `${meterName(m.meter)}: ${qt(m.usage)} used − ${included} = ${qt(m.billable)} billable`,
-    `${priceText(m.price, m.billable, w, at.share, m.meter.level)}${m.meter.level && at.share !== null ? ` × ${at.share}` : ""} = ${money(m.gross)}`,
+    `${meterName(m.meter)}: ${qt(m.usage)} used − ${words.included} = ${qt(m.billable)} billable`,
+    `${priceText(m.price, m.billable, w, at.share, m.meter.level, words)}${m.meter.level && at.share !== null ? ` × ${at.share}` : ""} = ${money(m.gross)}`,
   ];
   if (!m.discount.isZero()) parts.push(`meter discount ${percentText(m.meter.discountPercent)} −${money(m.discount)}`);
   if (!m.capped.isZero())
@@ -95,7 +136,7 @@ function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
   };
   if (m.meter.unit !== undefined) line.unit = m.meter.unit;
   if (m.price.unitPrice !== undefined) line.unitPrice = q(m.price.unitPrice);
-  const tiers = tierRows(m.price);
+  const tiers = tierRows(m.price, words);
   if (tiers) line.tiers = tiers;
   if (m.price.packageSize) line.packageSize = q(m.price.packageSize);
   if (m.price.packagePrice) line.packagePrice = q(m.price.packagePrice);
@@ -146,16 +187,9 @@ export function segmentText(s: SegmentSpan, w: Wording): string {
   return `v${s.version?.version ?? "-"}, ${spanText(s.fromMs, s.toMs, w.timezone)}`;
 }
 
-function tierRows(price: PriceResult): TierExplanation[] | undefined {
-  return price.tiers?.map((t) => ({
-    tier: t.tier,
-    from: q(t.from),
-    upTo: t.upTo === null ? null : q(t.upTo),
-    unitPrice: q(t.unitPrice),
-    flatFee: q(t.flatFee),
-    units: q(t.units),
-    amount: q(t.amount),
-  }));
+function tierRows(price: PriceResult, words: MeterWords): TierExplanation[] | undefined {
+  // tier, from, upTo, unitPrice and flatFee as the meter's words have them, then this rating's units and amount.
+  return price.tiers?.map((t, i) => ({ ...words.tiers?.[i]?.row, units: q(t.units), amount: q(t.amount) }) as TierExplanation);
 }
 
 /**
@@ -193,7 +227,7 @@ function filterText(filter: Filter): string {
     .join(" and ");
 }
 
-function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null, level: boolean): string {
+function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null, level: boolean, words: MeterWords): string {
   const m = (d: Decimal) => moneyText(d, w.currency);
   // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4). A level's
   // bounds are not; its whole charge, fees included, is taken × the share after the price (usageLine).
@@ -202,15 +236,19 @@ function priceText(price: PriceResult, billable: Decimal, w: Wording, share: str
     case "per_unit":
       return `${qt(billable)} × ${qt(price.unitPrice ?? ZERO)}`;
     case "graduated": {
-      const used = (price.tiers ?? []).filter((t) => !t.units.isZero() || !t.amount.isZero());
+      const used: string[] = [];
+      (price.tiers ?? []).forEach((t, i) => {
+        if (!t.units.isZero() || !t.amount.isZero()) used.push(`tier ${t.tier} ${qt(t.units)}${words.tiers?.[i]?.priced}`);
+      });
       if (used.length === 0) return "0 (graduated)";
-      return `graduated${scaled}: ${used.map((t) => `tier ${t.tier} ${qt(t.units)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`).join(" + ")}`;
+      return `graduated${scaled}: ${used.join(" + ")}`;
     }
     case "volume": {
-      const t = (price.tiers ?? []).find((r) => !r.units.isZero() || !r.amount.isZero());
+      const i = (price.tiers ?? []).findIndex((r) => !r.units.isZero() || !r.amount.isZero());
+      const t = price.tiers?.[i];
       if (!t) return "0 (volume)";
       const bound = t.upTo === null ? `above ${qt(t.from)}` : `up to ${qt(t.upTo)}`;
-      return `volume tier ${t.tier} (${bound})${scaled}: ${qt(billable)} × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${m(t.flatFee)}`}`;
+      return `volume tier ${t.tier} (${bound})${scaled}: ${qt(billable)}${words.tiers?.[i]?.priced}`;
     }
     case "package":
       return `${qt(price.packages ?? ZERO)} package(s) of ${qt(price.packageSize ?? ZERO)} × ${m(price.packagePrice ?? ZERO)}`;

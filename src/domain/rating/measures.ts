@@ -9,7 +9,7 @@
 //  - unique_count: a property whose value is JSON null counts as absent (null identifies nobody).
 //  - A filter matches an event when, for every property it names, the event's value is one of the listed
 //    scalars by canonical JSON (so "1" and 1 differ; a missing property never matches).
-import { canonicalJson } from "../canonical-json.js";
+import { canonicalJson, jsonString } from "../canonical-json.js";
 import { Decimal, ZERO } from "../money.js";
 import type { Aggregation, Meter } from "../terms.js";
 
@@ -51,7 +51,13 @@ export function measureOf(m: Pick<Meter, "metric" | "aggregation" | "filter" | "
 
 /** One spelling per measure: the key the engine and its callers agree on. */
 export function measureKey(m: Measure): string {
-  return canonicalJson({ metric: m.metric, aggregation: m.aggregation, filter: m.filter, uniqueBy: m.uniqueBy });
+  const { metric, aggregation, filter, uniqueBy } = m;
+  // Written directly (keys in canonical order) in the usual case, strings and no filter: every measured row of
+  // a rating is keyed. Anything else (a filter, a member missing, a value of another type) is left to canonicalJson.
+  if (typeof metric === "string" && typeof aggregation === "string" && filter === null && (uniqueBy === null || typeof uniqueBy === "string")) {
+    return `{"aggregation":${jsonString(aggregation)},"filter":null,"metric":${jsonString(metric)},"uniqueBy":${uniqueBy === null ? "null" : jsonString(uniqueBy)}}`;
+  }
+  return canonicalJson({ metric, aggregation, filter, uniqueBy });
 }
 
 /** The sum of the events a measure's filter selects: what a metric's filtered meters match, to find what none does. */

@@ -1,8 +1,9 @@
 // The shape of one rating before any usage is looked at: the contract's versions parsed, the period checked,
 // its segments (rule 1), and the windows whose usage the engine needs. usageWindows() and ratePeriod() share
 // this code, so the caller is always asked for exactly the sums the engine reads.
+import { CANONICAL_JSON_MAX_DEPTH, canonicalJson, deeperThan } from "../canonical-json.js";
 import type { ContractTerms, Meter, Pricing } from "../terms.js";
-import { Decimal, ZERO, isKnownCurrency, toDecimal } from "../money.js";
+import { Decimal, ZERO, atPrecision, isKnownCurrency, keepText, toDecimal } from "../money.js";
 import {
   PeriodError,
   type PeriodSpan,
@@ -33,7 +34,11 @@ export interface CompiledMeter {
   pricing: Pricing;
   price: PricingFunction;
   discountPercent: Decimal;
+  /** discountPercent ÷ 100, exact: × rate is × percent ÷ 100 digit for digit (÷ 100 only moves the point). */
+  discountRate: Decimal;
   cap: Decimal | null;
+  /** What the meter's terms come to at one fraction (usage-charges.ts), by the fraction instance. */
+  atFraction: WeakMap<Decimal, { included: Decimal; capScaled: Decimal | null }>;
 }
 
 export interface CompiledGrant {
@@ -45,12 +50,18 @@ export interface CompiledGrant {
 }
 
 export interface CompiledTerms {
+  /** A serial number: what a plan's cache key names the terms by. */
+  id: number;
+  /** canonicalJson of the terms compiled (the inputsHash writes it); null when they have no canonical form. */
+  canonical: string | null;
   meters: CompiledMeter[];
   /** The meters of each metric (several only when their filters are disjoint). */
   metersByMetric: Map<string, CompiledMeter[]>;
   platformFee: Decimal | null;
   commitment: { amount: Decimal; scope: "period" | "term" } | null;
   discountPercent: Decimal;
+  /** discountPercent ÷ 100 (see CompiledMeter.discountRate). */
+  discountRate: Decimal;
   cap: Decimal | null;
   grants: CompiledGrant[];
   materialityThreshold: Decimal | null;
@@ -60,13 +71,14 @@ export interface CompiledTerms {
 export interface ParsedVersion {
   version: number;
   effectiveMs: number;
-  source: ContractVersion;
   terms: CompiledTerms;
 }
 
 export interface SegmentSpan {
   fromMs: number;
   toMs: number;
+  /** windowKey(fromMs, toMs): where the segment's usage is indexed. */
+  key: string;
   /** null: no version in force (missing_terms). */
   version: ParsedVersion | null;
   /** (toMs − fromMs) ÷ nominal period length, as a Decimal at full precision. */
@@ -75,6 +87,8 @@ export interface SegmentSpan {
 
 export interface PeriodPlan {
   span: PeriodSpan;
+  /** windowKey of the whole period. */
+  key: string;
   segments: SegmentSpan[];
 }
 
@@ -89,6 +103,25 @@ export interface RatingPlan {
   priorPeriods: PeriodPlan[];
   /** Every period of the term when this is the term's last period and a term commitment is evaluated. */
   termPeriods: PeriodPlan[] | null;
+  /** Every distinct window of the plan, sorted by start then end. */
+  windows: PlanWindow[];
+  /** `windows` by key (windowKey). */
+  windowsByKey: ReadonlyMap<string, PlanWindow>;
+  /** The key of every window of `windows` and `measures`, by its bounds as formatInstant writes them. */
+  windowsByText: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Every measure the plan reads, deduplicated, sorted by window then key. */
+  measures: MeasureAsk[];
+  /** `${windowKey}|${measure key}` of `measures`. */
+  measureKeys: ReadonlySet<string>;
+}
+
+export interface PlanWindow {
+  fromMs: number;
+  toMs: number;
+  key: string;
+  /** fromMs and toMs as ISO instants. */
+  from: string;
+  to: string;
 }
 
 function dec(value: string, path: string): Decimal {
@@ -108,6 +141,11 @@ function instant(value: string, path: string): number {
 }
 
 export { dec as parseDecimalInput, instant as parseInstantInput };
+
+function discount(discountPercent: Decimal): { discountPercent: Decimal; discountRate: Decimal } {
+  // The point moved two places, exactly (the constructor does not round, a division would past 50 digits).
+  return { discountPercent, discountRate: new Decimal(`${discountPercent.toFixed()}e-2`) };
+}
 
 function compileMeter(m: Meter, path: string): CompiledMeter {
   let price: PricingFunction;
@@ -129,12 +167,48 @@ function compileMeter(m: Meter, path: string): CompiledMeter {
     included: dec(m.included ?? "0", `${path}.included`),
     pricing: m.pricing,
     price,
-    discountPercent: dec(m.discountPercent ?? "0", `${path}.discountPercent`),
+    ...discount(dec(m.discountPercent ?? "0", `${path}.discountPercent`)),
     cap: m.cap ? dec(m.cap.amount, `${path}.cap.amount`) : null,
+    atFraction: new WeakMap(),
   };
 }
 
-function compileTerms(terms: ContractTerms, path: string): CompiledTerms {
+// Compiled terms, by terms object and by content. A rating compiled every version's terms (Decimals, pricing
+// functions, measure keys) each time, though they change far less often than usage: a service compiles the
+// same version for usageRequest() and ratePeriod(), a true-up for every period it rates, the tests and the
+// bench thousands of times. A version's terms are validated data, never mutated once loaded, so the object
+// identifies its content (a WeakMap: nothing is kept for terms no longer used); terms loaded anew (another
+// request) are found by their canonical JSON, which the inputsHash needs anyway. Only terms that compiled
+// are cached, so every error is raised as before, with its path.
+const termsByObject = new WeakMap<object, CompiledTerms>();
+const termsByText = new Map<string, CompiledTerms>();
+const TERMS_BY_TEXT = 500;
+let compiledCount = 0;
+
+function compiledTerms(terms: ContractTerms, path: string): CompiledTerms {
+  if (typeof terms !== "object" || terms === null) return compileTerms(terms, path, null);
+  const known = termsByObject.get(terms);
+  if (known !== undefined) return known;
+  let canonical: string | null;
+  try {
+    canonical = canonicalJson(terms);
+    // The inputsHash writes the terms 3 levels deep (input, versions, version): as deep as it can write them.
+    if (deeperThan(terms, CANONICAL_JSON_MAX_DEPTH - 3) !== null) canonical = null;
+  } catch {
+    canonical = null; // not cacheable: compiled each time, and the inputsHash raises what it always has
+  }
+  let compiled = canonical === null ? undefined : termsByText.get(canonical);
+  if (compiled === undefined) {
+    compiled = compileTerms(terms, path, canonical);
+    if (canonical === null) return compiled;
+    if (termsByText.size >= TERMS_BY_TEXT) termsByText.delete(termsByText.keys().next().value as string); // the oldest
+    termsByText.set(canonical, compiled);
+  }
+  termsByObject.set(terms, compiled);
+  return compiled;
+}
+
+function compileTerms(terms: ContractTerms, path: string, canonical: string | null): CompiledTerms {
   if (!terms || !Array.isArray(terms.meters)) throw new RatingInputError(`${path}.meters`, "is required");
   const meters = terms.meters.map((m, i) => compileMeter(m, `${path}.meters[${i}]`));
   const metersByMetric = new Map<string, CompiledMeter[]>();
@@ -145,13 +219,15 @@ function compileTerms(terms: ContractTerms, path: string): CompiledTerms {
     metersByMetric.set(m.metric, [...(metersByMetric.get(m.metric) ?? []), m]);
   }
   return {
+    id: ++compiledCount,
+    canonical,
     meters,
     metersByMetric,
     platformFee: terms.platformFee ? dec(terms.platformFee.amount, `${path}.platformFee.amount`) : null,
     commitment: terms.commitment
       ? { amount: dec(terms.commitment.amount, `${path}.commitment.amount`), scope: terms.commitment.scope ?? "period" }
       : null,
-    discountPercent: dec(terms.discountPercent ?? "0", `${path}.discountPercent`),
+    ...discount(dec(terms.discountPercent ?? "0", `${path}.discountPercent`)),
     cap: terms.cap ? dec(terms.cap.amount, `${path}.cap.amount`) : null,
     grants: (terms.prepaidCredits ?? []).map((g, i) => {
       const expiresAtMs = instant(g.expiresAt, `${path}.prepaidCredits[${i}].expiresAt`);
@@ -178,8 +254,7 @@ function parseVersions(versions: readonly ContractVersion[]): ParsedVersion[] {
     return {
       version: v.version,
       effectiveMs: instant(v.effectiveFrom, `versions[${i}].effectiveFrom`),
-      source: v,
-      terms: compileTerms(v.terms, `versions[${i}].terms`),
+      terms: compiledTerms(v.terms, `versions[${i}].terms`),
     };
   });
   // Sorted by effectiveFrom, then version number: the version in force at an instant is the last one whose
@@ -216,11 +291,16 @@ function segmentsOf(versions: readonly ParsedVersion[], span: PeriodSpan): Segme
     segments.push({
       fromMs,
       toMs,
+      key: windowKey(fromMs, toMs),
       version: versionInForce(versions, fromMs),
-      fraction: new Decimal(toMs - fromMs).dividedBy(nominalMs),
+      fraction: keepText(new Decimal(toMs - fromMs).dividedBy(nominalMs)), // plans are cached: so is its text
     });
   }
   return segments;
+}
+
+function periodPlan(versions: readonly ParsedVersion[], span: PeriodSpan): PeriodPlan {
+  return { span, key: windowKey(span.startMs, span.endMs), segments: segmentsOf(versions, span) };
 }
 
 function wrapPeriodError<T>(path: string, f: () => T): T {
@@ -232,8 +312,51 @@ function wrapPeriodError<T>(path: string, f: () => T): T {
   }
 }
 
+// Plans by what they are made of. A plan depends only on the contract's calendar, currency and rounding mode,
+// the versions (number, effectiveFrom, terms) and the period, all of which repeat across the ratings and the
+// usageRequest() of a period, while laying it out (periods in the contract's timezone, segments, the windows
+// and measures to read) is a good share of a rating. Plans are never changed once made (the ratings only read
+// them), so one is shared by every rating with the same key; only plans that were made are kept, so an input
+// that is refused is refused every time. Bounded: the oldest plan goes first.
+const plans = new Map<string, RatingPlan>();
+const PLANS = 1000;
+
+/** The plan's cache key, or null when the input is not one to cache (anything not of the expected types). */
+function planKey(input: UsageWindowsInput): string | null {
+  const { contract, versions, period } = input;
+  if (!contract || typeof contract !== "object" || !Array.isArray(versions) || !period || typeof period !== "object") return null;
+  const { currency, roundingMode, billingPeriod, timezone, startDate, endDate } = contract;
+  const parts: Array<string | number | null> = [currency, roundingMode, billingPeriod, timezone, startDate, endDate, period.start, period.end];
+  for (let i = 0; i < parts.length; i++) if (typeof parts[i] !== "string" && !(i === 5 && parts[i] === null)) return null;
+  for (let i = 0; i < versions.length; i++) {
+    const v = versions[i];
+    if (!v || typeof v.version !== "number" || typeof v.effectiveFrom !== "string") return null;
+    let terms: CompiledTerms;
+    try {
+      terms = compiledTerms(v.terms, `versions[${i}].terms`);
+    } catch {
+      return null; // planned uncached, which raises the error in its order
+    }
+    if (terms.canonical === null) return null; // compiled anew each time: nothing to find it by
+    parts.push(v.version, v.effectiveFrom, terms.id);
+  }
+  return JSON.stringify(parts);
+}
+
 /** Parses and checks the input, then lays out the periods and segments the rating will read. */
 export function planRating(input: UsageWindowsInput): RatingPlan {
+  const key = planKey(input);
+  const cached = key === null ? undefined : plans.get(key);
+  if (cached !== undefined) return cached;
+  const plan = planRatingUncached(input);
+  if (key !== null) {
+    if (plans.size >= PLANS) plans.delete(plans.keys().next().value as string);
+    plans.set(key, plan);
+  }
+  return plan;
+}
+
+function planRatingUncached(input: UsageWindowsInput): RatingPlan {
   const { contract } = input;
   if (!contract || typeof contract !== "object") throw new RatingInputError("contract", "is required");
   if (!isKnownCurrency(contract.currency)) throw new RatingInputError("contract.currency", `unknown ISO 4217 currency "${contract.currency}"`);
@@ -251,7 +374,7 @@ export function planRating(input: UsageWindowsInput): RatingPlan {
     const hint = span ? ` (the period containing period.start is [${formatInstant(span.startMs)}, ${formatInstant(span.endMs)}))` : "";
     throw new RatingInputError("period", `is not a billing period of the contract${hint}`);
   }
-  const current: PeriodPlan = { span, segments: segmentsOf(versions, span) };
+  const current = periodPlan(versions, span);
   const endVersion = versionInForce(versions, span.endMs - 1);
 
   // Spike detection (usage_spike) reads up to 3 prior periods of the term, only when a spike factor applies.
@@ -259,27 +382,52 @@ export function planRating(input: UsageWindowsInput): RatingPlan {
   if (endVersion?.terms.spikeFactor) {
     for (let i = span.index - 1; i >= 0 && i >= span.index - 3; i--) {
       const prior = periodSpanAt(contract, i);
-      if (prior) priorPeriods.push({ span: prior, segments: segmentsOf(versions, prior) });
+      if (prior) priorPeriods.push(periodPlan(versions, prior));
     }
   }
 
   // Term commitment (rule 8): evaluated only in the last period of a term that has an end.
   let termPeriods: PeriodPlan[] | null = null;
   if (endVersion?.terms.commitment?.scope === "term" && isLastPeriodOfTerm(contract, span)) {
-    termPeriods = (termPeriodSpans(contract) ?? []).map((s) => (s.index === span.index ? current : { span: s, segments: segmentsOf(versions, s) }));
+    termPeriods = (termPeriodSpans(contract) ?? []).map((s) => (s.index === span.index ? current : periodPlan(versions, s)));
   }
-  return { current, endVersion, versions, priorPeriods, termPeriods };
+  const plan = { current, endVersion, versions, priorPeriods, termPeriods };
+  const windows = planWindows(plan);
+  const measures = planMeasures(plan);
+  return {
+    ...plan,
+    windows,
+    windowsByKey: new Map(windows.map((w) => [w.key, w])),
+    windowsByText: windowsByText([...windows, ...measures]),
+    measures,
+    measureKeys: new Set(measures.map((a) => `${windowKey(a.fromMs, a.toMs)}|${a.key}`)),
+  };
 }
 
 function windowKey(fromMs: number, toMs: number): string {
   return `${fromMs}|${toMs}`;
 }
 
+function windowsByText(windows: ReadonlyArray<{ fromMs: number; toMs: number }>): Map<string, Map<string, string>> {
+  const byText = new Map<string, Map<string, string>>();
+  for (const w of windows) {
+    const from = formatInstant(w.fromMs);
+    let byTo = byText.get(from);
+    if (byTo === undefined) byText.set(from, (byTo = new Map()));
+    byTo.set(formatInstant(w.toMs), windowKey(w.fromMs, w.toMs));
+  }
+  return byText;
+}
+
+type PlanLayout = Pick<RatingPlan, "current" | "endVersion" | "priorPeriods" | "termPeriods">;
+
 /** Every distinct window of the plan, sorted by start then end. */
-function planWindows(plan: RatingPlan): Array<{ fromMs: number; toMs: number }> {
-  const windows = new Map<string, { fromMs: number; toMs: number }>();
+function planWindows(plan: PlanLayout): PlanWindow[] {
+  const windows = new Map<string, PlanWindow>();
   const add = (p: PeriodPlan) => {
-    for (const s of p.segments) windows.set(windowKey(s.fromMs, s.toMs), { fromMs: s.fromMs, toMs: s.toMs });
+    for (const s of p.segments) {
+      if (!windows.has(s.key)) windows.set(s.key, { fromMs: s.fromMs, toMs: s.toMs, key: s.key, from: formatInstant(s.fromMs), to: formatInstant(s.toMs) });
+    }
   };
   add(plan.current);
   plan.priorPeriods.forEach(add);
@@ -306,7 +454,7 @@ export function usageWindows(input: UsageWindowsInput): UsageWindow[] {
   return usageRequest(input).windows;
 }
 
-interface MeasureAsk {
+export interface MeasureAsk {
   fromMs: number;
   toMs: number;
   measure: Measure;
@@ -314,7 +462,7 @@ interface MeasureAsk {
 }
 
 /** Every measure the plan reads, deduplicated, sorted by window then key. */
-function planMeasures(plan: RatingPlan): MeasureAsk[] {
+function planMeasures(plan: PlanLayout): MeasureAsk[] {
   const asks = new Map<string, MeasureAsk>();
   const ask = (fromMs: number, toMs: number, measure: Measure, key: string) => {
     if (isPlainSum(measure)) return;
@@ -339,30 +487,65 @@ function planMeasures(plan: RatingPlan): MeasureAsk[] {
 }
 
 function planRequest(plan: RatingPlan): UsageRequest {
-  const measures = planMeasures(plan);
+  const { measures } = plan;
   return {
-    windows: planWindows(plan).map((w) => ({ from: formatInstant(w.fromMs), to: formatInstant(w.toMs) })),
-    measures: measures.map((a) => ({ from: formatInstant(a.fromMs), to: formatInstant(a.toMs), measure: a.measure })),
+    windows: plan.windows.map((w) => ({ from: w.from, to: w.to })),
+    // Copies: the plan's measures are shared by every rating of the period (the plan is cached).
+    measures: measures.map((a) => ({ from: formatInstant(a.fromMs), to: formatInstant(a.toMs), measure: { ...a.measure } })),
     looksBack: measures.some((a) => a.measure.aggregation === "latest" || a.measure.aggregation === "time_weighted"),
   };
+}
+
+// A rating reads many rows, and refuses one rarely: the paths of its errors are written only for an error.
+
+function decAt(value: string, path: () => string): Decimal {
+  try {
+    return toDecimal(value);
+  } catch {
+    return dec(value, path()); // throws, naming the path
+  }
+}
+
+function instantAt(value: string, path: () => string): number {
+  try {
+    return parseInstant(value);
+  } catch {
+    return instant(value, path()); // throws, naming the path
+  }
+}
+
+/** A row's window key: found by its texts when they are the plan's own spelling, else parsed. */
+function rowWindow(plan: RatingPlan, row: { from: string; to: string }, path: () => string): string {
+  const known = plan.windowsByText.get(row.from)?.get(row.to);
+  if (known !== undefined) return known;
+  return windowKey(instantAt(row.from, () => `${path()}.from`), instantAt(row.to, () => `${path()}.to`));
 }
 
 /** Usage sums by window, then metric. */
 export type UsageIndex = Map<string, Map<string, Decimal>>;
 
+/**
+ * 0 + quantity, without the addition: 0 for any zero, else the quantity at the precision, which is the parsed
+ * instance itself (and the text money.ts has for it) unless it has more digits.
+ */
+function firstSum(quantity: Decimal): Decimal {
+  return quantity.isZero() ? ZERO : atPrecision(quantity);
+}
+
 /** Indexes the caller's usage sums by window; rows for windows the plan does not read are ignored, duplicates add up. */
 export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): UsageIndex {
   if (!Array.isArray(rows)) throw new RatingInputError("usage", "must be an array");
-  const windows = new Set(planWindows(plan).map((w) => windowKey(w.fromMs, w.toMs)));
+  const windows = plan.windowsByKey;
   const index: UsageIndex = new Map();
   rows.forEach((row, i) => {
-    const key = windowKey(instant(row.from, `usage[${i}].from`), instant(row.to, `usage[${i}].to`));
-    const quantity = dec(row.quantity, `usage[${i}].quantity`);
+    const key = rowWindow(plan, row, () => `usage[${i}]`);
+    const quantity = decAt(row.quantity, () => `usage[${i}].quantity`);
     if (typeof row.metric !== "string" || row.metric === "") throw new RatingInputError(`usage[${i}].metric`, "is required");
     if (!windows.has(key)) return;
     let byMetric = index.get(key);
     if (!byMetric) index.set(key, (byMetric = new Map()));
-    byMetric.set(row.metric, (byMetric.get(row.metric) ?? ZERO).plus(quantity));
+    const prior = byMetric.get(row.metric);
+    byMetric.set(row.metric, prior === undefined ? firstSum(quantity) : prior.plus(quantity));
   });
   return index;
 }
@@ -370,7 +553,7 @@ export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): U
 const NO_USAGE: ReadonlyMap<string, Decimal> = new Map();
 
 export function usageOf(index: UsageIndex, s: SegmentSpan): ReadonlyMap<string, Decimal> {
-  return index.get(windowKey(s.fromMs, s.toMs)) ?? NO_USAGE;
+  return index.get(s.key) ?? NO_USAGE;
 }
 
 /** Measured figures by window, then measure key. */
@@ -381,10 +564,10 @@ export function indexMeasured(rows: readonly MeasuredUsage[] | undefined, plan: 
   const index: MeasuredIndex = new Map();
   if (rows === undefined) return index;
   if (!Array.isArray(rows)) throw new RatingInputError("measured", "must be an array");
-  const wanted = new Set(planMeasures(plan).map((a) => `${windowKey(a.fromMs, a.toMs)}|${a.key}`));
+  const wanted = plan.measureKeys;
   rows.forEach((row, i) => {
-    const window = windowKey(instant(row.from, `measured[${i}].from`), instant(row.to, `measured[${i}].to`));
-    const value = dec(row.value, `measured[${i}].value`);
+    const window = rowWindow(plan, row, () => `measured[${i}]`);
+    const value = decAt(row.value, () => `measured[${i}].value`);
     const key = measureKey(row.measure);
     if (!wanted.has(`${window}|${key}`)) return;
     let byKey = index.get(window);
@@ -395,9 +578,8 @@ export function indexMeasured(rows: readonly MeasuredUsage[] | undefined, plan: 
   return index;
 }
 
-/** A measure's figure over [fromMs, toMs): the metric's sum for an unfiltered sum, else the measured figure (0 when absent). */
-export function figureOf(usage: UsageIndex, measured: MeasuredIndex, fromMs: number, toMs: number, measure: Measure, key: string): Decimal {
-  const window = windowKey(fromMs, toMs);
+/** A measure's figure over a window (its windowKey): the metric's sum for an unfiltered sum, else the measured figure (0 when absent). */
+export function figureOf(usage: UsageIndex, measured: MeasuredIndex, window: string, measure: Measure, key: string): Decimal {
   if (isPlainSum(measure)) return usage.get(window)?.get(measure.metric) ?? ZERO;
   return measured.get(window)?.get(key) ?? ZERO;
 }

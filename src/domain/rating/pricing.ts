@@ -13,7 +13,7 @@
 //     fall in the first tier), as Lago, OpenMeter and Stripe bill it: a first-tier flat fee is a base fee.
 //     A later tier's flat fee is due once the tier holds at least one unit (once it is reached).
 import type { Pricing } from "../terms.js";
-import { Decimal, ZERO, toDecimal } from "../money.js";
+import { Decimal, ZERO, atPrecision, keepText, toDecimal } from "../money.js";
 
 export interface TierCharge {
   /** 1-based position of the tier in the price list. */
@@ -66,22 +66,62 @@ function perUnit(unitPrice: Decimal): PricingFunction {
   return (billable) => ({ model: "per_unit", amount: billable.times(unitPrice), unitPrice });
 }
 
+/** A tier at one scale of bounds and fees: everything of its TierCharge but the units and their amount. */
+interface ScaledTier {
+  tier: number;
+  from: Decimal;
+  upTo: Decimal | null;
+  unitPrice: Decimal;
+  flatFee: Decimal;
+}
+
+/**
+ * The tiers scaled by `bounds` and `fees`, kept per scale: a segment's fraction (a Decimal of its plan, which
+ * plan.ts keeps) is the scale of every rating of that segment, and scaling is a multiplication per bound and
+ * fee (and their texts, for the lines). Keyed by the `bounds` instance in a WeakMap (nothing is kept once the
+ * fraction is gone), checked for the same `fees`, anything else computed anew.
+ */
+function scaledTiers(list: readonly ParsedTier[]): (bounds: Decimal, fees: Decimal) => ScaledTier[] {
+  const byBounds = new WeakMap<Decimal, { fees: Decimal; tiers: ScaledTier[] }>();
+  return (bounds, fees) => {
+    const known = byBounds.get(bounds);
+    if (known !== undefined && known.fees === fees) return known.tiers;
+    let lower = ZERO;
+    const tiers = list.map((t, i) => {
+      const upTo = t.upTo === null ? null : keepText(t.upTo.times(bounds));
+      const row: ScaledTier = { tier: i + 1, from: lower, upTo, unitPrice: t.unitPrice, flatFee: keepText(t.flatFee.times(fees)) };
+      if (upTo !== null) lower = upTo;
+      return row;
+    });
+    byBounds.set(bounds, { fees, tiers });
+    return tiers;
+  };
+}
+
+// Adding 0 to a value already at the precision (a product, a sum, a scaled fee) gives that value: the
+// additions below are skipped when an operand is 0, and so are the subtractions whose result is not used.
+
+/** units × unitPrice + flatFee. */
+function tierCharge(units: Decimal, t: ScaledTier): Decimal {
+  if (units === ZERO) return t.flatFee;
+  const priced = units.times(t.unitPrice);
+  return t.flatFee.isZero() ? priced : priced.plus(t.flatFee);
+}
+
 /** graduated: each unit priced in the tier it falls in; a tier holds the units up to and including its upTo. */
 export function graduated(list: readonly ParsedTier[]): PricingFunction {
+  const scaled = scaledTiers(list);
   return (billable, bounds, fees) => {
-    let lower = ZERO;
     let amount = ZERO;
-    const tiers: TierCharge[] = list.map((t, i) => {
-      const upper = t.upTo === null ? null : t.upTo.times(bounds);
-      const room = upper === null ? billable.minus(lower) : Decimal.min(billable, upper).minus(lower);
-      const units = room.isPositive() && !room.isZero() ? room : ZERO;
-      const flatFee = t.flatFee.times(fees);
-      const reached = i === 0 || !units.isZero();
-      const charge = reached ? units.times(t.unitPrice).plus(flatFee) : ZERO;
-      amount = amount.plus(charge);
-      const row: TierCharge = { tier: i + 1, from: lower, upTo: upper, unitPrice: t.unitPrice, flatFee, units, amount: charge };
-      if (upper !== null) lower = upper;
-      return row;
+    const tiers: TierCharge[] = scaled(bounds, fees).map((t, i) => {
+      const upper = t.upTo;
+      // The units above the tier's lower bound, up to its upper bound (none when billable is below it).
+      const top = upper === null || billable.lessThanOrEqualTo(upper) ? billable : upper;
+      const units = !top.greaterThan(t.from) ? ZERO : t.from.isZero() ? atPrecision(top) : top.minus(t.from);
+      const reached = i === 0 || units !== ZERO;
+      const charge = reached ? tierCharge(units, t) : ZERO;
+      amount = amount === ZERO ? charge : charge === ZERO ? amount : amount.plus(charge);
+      return { tier: t.tier, from: t.from, upTo: upper, unitPrice: t.unitPrice, flatFee: t.flatFee, units, amount: charge };
     });
     return { model: "graduated", amount, tiers };
   };
@@ -89,26 +129,22 @@ export function graduated(list: readonly ParsedTier[]): PricingFunction {
 
 /** volume: every unit priced at the tier the total falls in, plus that tier's flat fee. */
 function volume(list: readonly ParsedTier[]): PricingFunction {
+  const scaled = scaledTiers(list);
   return (billable, boundScale, fees) => {
-    let lower = ZERO;
-    const bounds = list.map((t) => (t.upTo === null ? null : t.upTo.times(boundScale)));
+    const rows = scaled(boundScale, fees);
     // Zero units fall in the first tier (whose flat fee is then due).
-    let applied = bounds.findIndex((upper) => upper === null || billable.lessThanOrEqualTo(upper));
+    let applied = rows.findIndex((t) => t.upTo === null || billable.lessThanOrEqualTo(t.upTo));
     if (applied < 0) applied = list.length - 1; // unreachable: the last tier is open-ended
     let amount = ZERO;
     let unitPrice: Decimal | undefined;
-    const tiers: TierCharge[] = list.map((t, i) => {
-      const upper = bounds[i] ?? null;
-      const flatFee = t.flatFee.times(fees);
+    const tiers: TierCharge[] = rows.map((t, i) => {
       const units = i === applied ? billable : ZERO;
-      const charge = i === applied ? billable.times(t.unitPrice).plus(flatFee) : ZERO;
+      const charge = i === applied ? billable.times(t.unitPrice).plus(t.flatFee) : ZERO;
       if (i === applied) {
         amount = charge;
         unitPrice = t.unitPrice;
       }
-      const row: TierCharge = { tier: i + 1, from: lower, upTo: upper, unitPrice: t.unitPrice, flatFee, units, amount: charge };
-      if (upper !== null) lower = upper;
-      return row;
+      return { tier: t.tier, from: t.from, upTo: t.upTo, unitPrice: t.unitPrice, flatFee: t.flatFee, units, amount: charge };
     });
     return unitPrice === undefined ? { model: "volume", amount, tiers } : { model: "volume", amount, unitPrice, tiers };
   };

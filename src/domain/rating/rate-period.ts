@@ -34,11 +34,11 @@
 //  - Descriptions (describe.ts) state proration in whole time units ("× 10 of 31 days"), a commitment across
 //    segments by its parts, and a credit with the balance it leaves (also `balanceAfter`, on the line and in
 //    creditsApplied); figures are never rounded for display.
-import { type Decimal, formatDecimal as q, formatMoney, roundMoney, sum, toDecimal } from "../money.js";
+import { type Decimal, formatDecimal as q, formatMoney, roundMoney, sum } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { compare } from "./compare.js";
 import { commitmentLines, countsTowardCommitment } from "./commitment.js";
-import { applyCredits } from "./credits.js";
+import { type RoundedLine, applyCredits } from "./credits.js";
 import { conflictExceptions, dedupe, deltaExceptions, missingTermsExceptions, spikeExceptions, unpricedExceptions } from "./exceptions.js";
 import { inputsHashOfPlan } from "./hash.js";
 import { type LineDraft, type Wording, segmentLines } from "./lines.js";
@@ -59,12 +59,12 @@ export function ratePeriod(input: RatingInput): RatingResult {
   const round = (d: Decimal) => roundMoney(d, contract.currency, contract.roundingMode);
 
   const charges = rateUsage(plan.current, usage, measured); // rules 2–6
-  const lines = roundLines(segmentLines(charges, wording), contract); // rules 2–8
-  const roundedUsageCharges = sum(lines.filter((l) => countsTowardCommitment(l.kind)).map((l) => toDecimal(l.amount)));
-  lines.push(...roundLines(commitmentLines(plan, usage, measured, roundedUsageCharges, round, wording), contract)); // rule 9
-  const credits = applyCredits(plan.current, input.creditBalances, lines, contract.currency); // rule 10
-  lines.push(...credits.lines);
-  const comparison = compare(input, lines, credits.creditsApplied); // rule 11
+  const rounded = roundLines(segmentLines(charges, wording), contract); // rules 2–8
+  const roundedUsageCharges = sum(rounded.filter((r) => countsTowardCommitment(r.line.kind)).map((r) => r.amount));
+  rounded.push(...roundLines(commitmentLines(plan, usage, measured, roundedUsageCharges, round, wording), contract)); // rule 9
+  const credits = applyCredits(plan.current, input.creditBalances, rounded, contract.currency); // rule 10
+  const lines = [...rounded.map((r) => r.line), ...credits.lines];
+  const comparison = compare(input, [...rounded.map((r) => r.amount), ...credits.amounts], credits.creditsApplied); // rule 11
 
   // Exceptions, reported in this order, each once per kind and subject.
   const exceptions = [
@@ -101,14 +101,19 @@ function resultSegments(period: PeriodPlan): Segment[] {
   }));
 }
 
-/** Rule 8 — Rounding: every line to the currency's minor unit, once, with the contract's rounding mode. */
-function roundLines(drafts: readonly LineDraft[], contract: RatingContract): Line[] {
+/**
+ * Rule 8 — Rounding: every line to the currency's minor unit, once, with the contract's rounding mode. Each
+ * line comes with its rounded amount, which the sums of rules 9–11 add up (rather than parsing the amount
+ * texts back).
+ */
+function roundLines(drafts: readonly LineDraft[], contract: RatingContract): RoundedLine[] {
   // The drafts are this rating's own and never read again: completed in place (a copy per line was a tenth
   // of the engine's time), the two fields last as before.
   return drafts.map((d) => {
     const line = d.line as Line;
+    const amount = roundMoney(d.exact, contract.currency, contract.roundingMode);
     line.unroundedAmount = q(d.exact);
-    line.amount = formatMoney(roundMoney(d.exact, contract.currency, contract.roundingMode), contract.currency);
-    return line;
+    line.amount = formatMoney(amount, contract.currency);
+    return { line, amount };
   });
 }

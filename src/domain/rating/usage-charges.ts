@@ -1,6 +1,6 @@
 // Rules 2–6 for one period (docs/rating.md): usage, included units, price, meter discount and cap, contract
 // discount and cap, per segment. The figures only; lines.ts writes them as lines.
-import { Decimal, HUNDRED, ZERO, max, sum } from "../money.js";
+import { Decimal, ZERO, keepText, sum } from "../money.js";
 import { usageFromFigure } from "./measures.js";
 import {
   type CompiledMeter,
@@ -63,7 +63,7 @@ export function rateUsage(period: PeriodPlan, usage: UsageIndex, measured: Measu
 
 function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: UsageIndex, measured: MeasuredIndex): SegmentCharges {
   const f = segment.fraction;
-  const figure = (m: CompiledMeter) => figureOf(usage, measured, segment.fromMs, segment.toMs, m.measure, m.key);
+  const figure = (m: CompiledMeter) => figureOf(usage, measured, segment.key, m.measure, m.key);
 
   // Rule 2 — Usage: per segment and meter. A metric with no meter in this version is not billed, nor are the
   // events of a metered metric that match none of its meters' filters (the metric's sum minus theirs: the
@@ -76,7 +76,7 @@ function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: Usage
       continue;
     }
     if (meters.some((m) => m.filteredSum === null)) continue;
-    const matched = sum(meters.map((m) => (m.filteredSum === null ? ZERO : figureOf(usage, measured, segment.fromMs, segment.toMs, m.filteredSum.measure, m.filteredSum.key))));
+    const matched = sum(meters.map((m) => (m.filteredSum === null ? ZERO : figureOf(usage, measured, segment.key, m.filteredSum.measure, m.filteredSum.key))));
     const rest = quantity.minus(matched);
     if (!rest.isZero()) unpriced.push({ metric, quantity: rest, unmatched: true });
   }
@@ -85,10 +85,10 @@ function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: Usage
 
   // Rule 6 — Contract discount, then contract cap (scaled by fraction) on the sum of usage charges.
   const meterTotal = sum(meters.map((m) => m.amount));
-  const contractDiscount = meterTotal.times(terms.discountPercent).dividedBy(HUNDRED);
+  const contractDiscount = meterTotal.times(terms.discountRate); // × discountPercent ÷ 100
   const afterContractDiscount = meterTotal.minus(contractDiscount);
   const contractCapScaled = terms.cap === null ? null : terms.cap.times(f);
-  const contractCapped = contractCapScaled === null ? ZERO : max(ZERO, afterContractDiscount.minus(contractCapScaled));
+  const contractCapped = contractCapScaled === null ? ZERO : excess(afterContractDiscount, contractCapScaled);
   return {
     segment,
     meters,
@@ -101,9 +101,30 @@ function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: Usage
   };
 }
 
+/** max(0, value − limit), subtracting only when there is something left (most charges are under their caps). */
+function excess(value: Decimal, limit: Decimal): Decimal {
+  return value.greaterThan(limit) ? value.minus(limit) : ZERO;
+}
+
 /** A meter's usage in a segment from its figure (time_weighted: the level-seconds ÷ the segment's seconds). */
 function meterUsage(meter: CompiledMeter, figure: Decimal, s: SegmentSpan): Decimal {
   return usageFromFigure(meter.measure, figure, s.fromMs, s.toMs);
+}
+
+/**
+ * The meter's included units and cap at a fraction, kept by the fraction instance: every rating of a segment
+ * (its plan is cached, plan.ts) has the same fraction.
+ */
+function atFraction(meter: CompiledMeter, f: Decimal): { included: Decimal; capScaled: Decimal | null } {
+  let known = meter.atFraction.get(f);
+  if (known === undefined) {
+    known = {
+      included: keepText(meter.included.times(meter.level ? ONE : f)),
+      capScaled: meter.cap === null ? null : keepText(meter.cap.times(f)),
+    };
+    meter.atFraction.set(f, known);
+  }
+  return known;
 }
 
 /** Rules 3–5 for one meter in one segment. */
@@ -112,18 +133,16 @@ function meterCharge(meter: CompiledMeter, quantity: Decimal, f: Decimal): Meter
   // in any part of the period, so their included units and tier bounds are not scaled by the fraction. What a
   // level costs is a price per unit per period (a seat-month), so a segment bills its share of it: the level's
   // whole-period charge × fraction. An amendment that changes nothing then changes no amount, as for flows.
-  const scale = meter.level ? ONE : f;
   // Rule 3 — Included units: billable = max(0, usage − included × fraction).
-  const included = meter.included.times(scale);
-  const billable = max(ZERO, quantity.minus(included));
+  const { included, capScaled } = atFraction(meter, f);
+  const billable = excess(quantity, included);
   // Rule 4 — Price: the meter's pricing model on billable units, tier bounds scaled (flows), flat fees × fraction.
   const price = meter.level ? meter.price(billable, ONE, ONE) : meter.price(billable, f, f);
   const gross = meter.level ? price.amount.times(f) : price.amount;
   // Rule 5 — Meter discount, then meter cap (cap scaled by fraction whatever the aggregation: it is money).
-  const discount = gross.times(meter.discountPercent).dividedBy(HUNDRED);
+  const discount = gross.times(meter.discountRate); // × discountPercent ÷ 100
   const afterDiscount = gross.minus(discount);
-  const capScaled = meter.cap === null ? null : meter.cap.times(f);
-  const capped = capScaled === null ? ZERO : max(ZERO, afterDiscount.minus(capScaled));
+  const capped = capScaled === null ? ZERO : excess(afterDiscount, capScaled);
   // A capped charge IS the cap: taken directly, not as afterDiscount − capped, which loses the cap's digits
   // when the uncapped charge is huge (50 significant digits spent on its integer part).
   const amount = capped.isZero() ? afterDiscount : (capScaled as Decimal);
