@@ -167,3 +167,46 @@ describe("the book", () => {
     expect(one.body.trim().split("\r\n")[1]).toBe(`${usd.id},USD,2026-04,3296.70,0.00,0.00,0.00,3296.70,unbilled,0.00,0.00,0.00,0.00,0.00,0.00`);
   });
 });
+
+describe("closing the books", () => {
+  const books = useTestApp();
+
+  it("stores closed months as they stood; late usage billed after the close is catch-up in the first open month", async () => {
+    const customer = uniqueId("close");
+    const c = await books.createContract({
+      customerId: customer, name: "Close", currency: "USD", billingPeriod: "monthly", startDate: "2026-09-01", endDate: "2027-08-31",
+      terms: { platformFee: { amount: "100.00" }, meters: [meter("api_calls", "0.01")] },
+    });
+    await books.ingest(events(customer, "api_calls", "1000", "2026-09-10T00:00:00Z"));
+    await issue(books, c.id, "2026-09-01T00:00:00Z");
+
+    expectProblem(await books.post("/v1/revenue/closes", { month: "2026-11", note: "too early" }, "approver"), 409, "period_open");
+    expectProblem(await books.post("/v1/revenue/closes", { month: "2026-09", note: "x" }, "writer"), 403, "forbidden");
+    const closed = await books.post("/v1/revenue/closes", { month: "2026-09", note: "September close" }, "approver", { "idempotency-key": "close-sep" });
+    expect(closed.statusCode, closed.body).toBe(201);
+    expect(closed.json()).toMatchObject({ month: "2026-09", actor: "approver-key", note: "September close", unbilledPeriods: 0 });
+    const replay = await books.post("/v1/revenue/closes", { month: "2026-09", note: "September close" }, "approver", { "idempotency-key": "close-sep" });
+    expect(replay.headers["idempotent-replayed"]).toBe("true");
+    expectProblem(await books.post("/v1/revenue/closes", { month: "2026-08", note: "again" }, "approver"), 409, "conflict");
+    const before = await revenue(books, c.id, "2026-09", "2026-10");
+
+    // 500 late September calls, billed by a delta invoice after the close.
+    await books.ingest(events(customer, "api_calls", "500", "2026-09-20T00:00:00Z"));
+    const delta = await issue(books, c.id, "2026-09-01T00:00:00Z");
+    expect(delta.amount).toBe("5.00");
+    const after = await revenue(books, c.id, "2026-09", "2026-10");
+    expect(after.months[0]).toEqual(before.months[0]); // the closed month never changes
+    expect(after.months[0].recognized.usage).toBe("10.00");
+    expect(after.months[1].catchUp).toEqual([
+      { month: "2026-09", component: "usage", reason: "delta_invoice", documentId: delta.id, amount: "5.00" },
+      { month: "2026-09", component: "billed", reason: "delta_invoice", documentId: delta.id, amount: "5.00" },
+    ]);
+    expect(after.months[1].recognized).toEqual({ platformFee: "100.00", usage: "5.00", commitment: "0.00", breakage: "0.00", total: "105.00" });
+    expect(after.months[1].billed).toBe("5.00");
+
+    const list = await books.get("/v1/revenue/closes", "reader");
+    expect(list.json().data.map((x: any) => x.month)).toEqual(["2026-09"]);
+    const audit = await books.get("/v1/audit?entityId=2026-09", "reader");
+    expect(audit.json().data.map((e: any) => e.action)).toEqual(["revenue.closed"]);
+  });
+});

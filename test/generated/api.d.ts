@@ -536,6 +536,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/revenue/closes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The closes of the books, newest first */
+        get: operations["listRevenueCloses"];
+        put?: never;
+        /**
+         * Close a month of the books, and every earlier one, book-wide
+         * @description Each contract's months up to `month` (in its own timezone) are stored as they stand and never change; a later change to one (a delta invoice for late usage, a credit memo, a void) shows in the first open month's `catchUp`. A month that has not ended everywhere (before the next month's 1st, 12:00 UTC) → 409 `period_open`; a month at or before the latest closed one → 409 `conflict` (months cannot be reopened). Open exceptions and unbilled periods do not block a close; they are counted in its answer. Audited; `Idempotency-Key` replays the first answer.
+         */
+        post: operations["closeRevenueMonth"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/usage": {
         parameters: {
             query?: never;
@@ -669,8 +690,21 @@ export interface components {
                     /** @description opening + additions − recognized − expired */
                     closing: string;
                 }[];
-                /** @description Changes to closed months shown in the first open month (empty until the books are closed) */
-                catchUp: unknown[];
+                /** @description In the first open month: every change since to a closed month */
+                catchUp: {
+                    /** @description The closed month the change belongs to */
+                    month: string;
+                    /** @enum {string} */
+                    component: "platformFee" | "usage" | "commitment" | "breakage" | "billed";
+                    /**
+                     * @description `rerated`: an unbilled period's figures changed (usage, a void)
+                     * @enum {string}
+                     */
+                    reason: "delta_invoice" | "credit_memo" | "rerated";
+                    documentId: string | null;
+                    /** @description Negative for a credit memo; added to the component (and total), or to `billed` */
+                    amount: string;
+                }[];
             }[];
         };
         /** @description The commercial terms of a version, a full replacement of the previous version's (not a patch). Requests may leave out every defaulted field (ContractTermsInput); responses show the terms as validated, with the defaults filled in (ContractTerms). */
@@ -1168,6 +1202,16 @@ export interface components {
                 actor: string;
                 at: string;
             } | null;
+        };
+        RevenueClose: {
+            month: string;
+            closedAt: string;
+            actor: string;
+            note: string;
+            /** @description Contract months closed while still unbilled (a fresh rating stood in) */
+            unbilledPeriods: number;
+            /** @description Exceptions open when the books were closed */
+            openExceptions: number;
         };
     };
     responses: never;
@@ -5205,6 +5249,190 @@ export interface operations {
                 headers: {
                     /** @description Bearer realm="rating" */
                     "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRevenueCloses: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of closes */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        data: components["schemas"]["RevenueClose"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    closeRevenueMonth: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Same key and body → the first response again; same key, other body → 409 idempotency_conflict */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "month": "2026-10",
+                 *       "note": "October close, reviewed with the controller"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description Closes this month and every earlier one, book-wide */
+                    month: string;
+                    note: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The close */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevenueClose"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the key's role is not approver or admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `period_open`: the month has not ended everywhere; `conflict`: the books are closed through this month or a later one; `idempotency_conflict` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -48,3 +48,70 @@ export async function contractsOfBook(sql: Sql, currency: string | null, from: D
   );
   return rows.map((r) => r.id);
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Closes
+
+/** Closes queue on one advisory lock: "at or before the latest close" is decided by one at a time. */
+const CLOSE_LOCK = 7302;
+
+export async function lockCloses(sql: Sql): Promise<void> {
+  await sql.query(`SELECT pg_advisory_xact_lock(${CLOSE_LOCK}, 0)`);
+}
+
+export interface CloseRow {
+  month: string;
+  closed_at: Date;
+  actor: string;
+  note: string;
+  unbilled_periods: number;
+  open_exceptions: number;
+}
+
+export async function latestClose(sql: Sql): Promise<CloseRow | undefined> {
+  const [row] = await sql.query<CloseRow>(`SELECT month, closed_at, actor, note, unbilled_periods, open_exceptions FROM revenue_closes ORDER BY month DESC LIMIT 1`);
+  return row;
+}
+
+export async function listCloseRows(sql: Sql, q: { before: string | null; limit: number }): Promise<CloseRow[]> {
+  return sql.query<CloseRow>(
+    `SELECT month, closed_at, actor, note, unbilled_periods, open_exceptions FROM revenue_closes
+     WHERE ($1::text IS NULL OR month < $1) ORDER BY month DESC LIMIT $2`,
+    [q.before, q.limit],
+  );
+}
+
+export async function insertClose(sql: Sql, c: { month: string; closedAt: string; actor: string; note: string; unbilledPeriods: number; openExceptions: number }): Promise<void> {
+  await sql.query(
+    `INSERT INTO revenue_closes (month, closed_at, actor, note, unbilled_periods, open_exceptions) VALUES ($1, $2::timestamptz, $3, $4, $5, $6)`,
+    [c.month, c.closedAt, c.actor, c.note, c.unbilledPeriods, c.openExceptions],
+  );
+}
+
+/** Each contract's months as they stood, in one statement per 5,000. Months already stored are kept as they were. */
+export async function insertClosedMonths(sql: Sql, closeMonth: string, rows: readonly { contractId: string; month: string; figures: unknown }[]): Promise<void> {
+  for (let at = 0; at < rows.length; at += 5000) {
+    const chunk = rows.slice(at, at + 5000);
+    await sql.query(
+      `INSERT INTO revenue_closed_months (contract_id, month, close_month, figures)
+       SELECT c, m, $1, f FROM unnest($2::uuid[], $3::text[], $4::jsonb[]) AS r(c, m, f)
+       ON CONFLICT (contract_id, month) DO NOTHING`,
+      [closeMonth, chunk.map((r) => r.contractId), chunk.map((r) => r.month), chunk.map((r) => JSON.stringify(r.figures))],
+    );
+  }
+}
+
+export async function closedMonthsOf<T>(sql: Sql, contractId: string): Promise<{ month: string; figures: T }[]> {
+  return sql.query<{ month: string; figures: T }>(`SELECT month, figures FROM revenue_closed_months WHERE contract_id = $1::uuid ORDER BY month`, [contractId]);
+}
+
+/** Contracts whose term started before the instant (the ones a close can hold months of). */
+export async function contractsStartedBefore(sql: Sql, before: Date): Promise<string[]> {
+  const rows = await sql.query<{ id: string }>(`SELECT id::text AS id FROM contracts WHERE term_start < $1::timestamptz ORDER BY id`, [before]);
+  return rows.map((r) => r.id);
+}
+
+export async function openExceptionCount(sql: Sql): Promise<number> {
+  const [row] = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM exceptions WHERE status = 'open'`);
+  return row?.n ?? 0;
+}

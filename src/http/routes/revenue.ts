@@ -4,11 +4,15 @@ import type { Clock } from "../../clock.js";
 import type { Database } from "../../db/client.js";
 import { z } from "zod";
 import { bookRevenue } from "../../services/revenue/book-revenue.js";
+import { closeBooks, listCloses } from "../../services/revenue/close-books.js";
 import { contractRevenue } from "../../services/revenue/contract-revenue.js";
 import { bookRevenueCsv, contractRevenueCsv } from "../../services/revenue/revenue-csv.js";
 import { IdParams } from "../schemas/common.js";
-import { READ, READ_ONE, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
-import { BookQuery, BookRevenue, ContractRevenue, RevenueQuery } from "../schemas/revenue.js";
+import { actorOf } from "../plugins/auth.js";
+import { Pagination, decodeCursor, pageOf } from "../schemas/common.js";
+import { READ, READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
+import { BookQuery, BookRevenue, Close, CloseBody, ClosePage, ContractRevenue, RevenueQuery } from "../schemas/revenue.js";
+import { IdempotencyHeaders } from "../schemas/true-ups.js";
 
 const badRange = invalid([{ path: "querystring.to", message: "must be at most 120 months after from" }], "the request querystring is not valid");
 
@@ -92,5 +96,59 @@ export const revenueRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock }
       },
     },
     async (request, reply) => reply.type("text/csv; charset=utf-8").send(bookRevenueCsv(await bookRevenue(db, request.query, clock.now()))),
+  );
+
+  app.post(
+    "/revenue/closes",
+    {
+      config: { role: "approver" },
+      schema: {
+        operationId: "closeRevenueMonth",
+        tags: ["revenue"],
+        summary: "Close a month of the books, and every earlier one, book-wide",
+        description:
+          "Each contract's months up to `month` (in its own timezone) are stored as they stand and never change; a later change to " +
+          "one (a delta invoice for late usage, a credit memo, a void) shows in the first open month's `catchUp`. A month that has " +
+          "not ended everywhere (before the next month's 1st, 12:00 UTC) → 409 `period_open`; a month at or before the latest " +
+          "closed one → 409 `conflict` (months cannot be reopened). Open exceptions and unbilled periods do not block a close; they " +
+          "are counted in its answer. Audited; `Idempotency-Key` replays the first answer.",
+        headers: IdempotencyHeaders,
+        body: CloseBody.meta({ examples: [{ month: "2026-10", note: "October close, reviewed with the controller" }] }),
+        response: {
+          201: Close.meta({ description: "The close" }),
+          ...problems([...WRITE, 409], {
+            403: forbiddenUnless("approver"),
+            409: {
+              description: "`period_open`: the month has not ended everywhere; `conflict`: the books are closed through this month or a later one; `idempotency_conflict`",
+              examples: [{ summary: "Already closed", code: "conflict", detail: "the books are closed through 2026-10: months cannot be reopened or closed twice" }],
+            },
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { status, close, replayed } = await closeBooks(db, actorOf(request), request.body, request.headers["idempotency-key"], clock.now());
+      if (replayed) reply.header("Idempotent-Replayed", "true");
+      return reply.code(status).send(close);
+    },
+  );
+
+  app.get(
+    "/revenue/closes",
+    {
+      config: { role: "reader" },
+      schema: {
+        operationId: "listRevenueCloses",
+        tags: ["revenue"],
+        summary: "The closes of the books, newest first",
+        querystring: Pagination.strict(),
+        response: { 200: ClosePage.meta({ description: "One page of closes" }), ...problems(READ) },
+      },
+    },
+    async (request) => {
+      const { limit, cursor } = request.query;
+      const before = decodeCursor(cursor, (s) => /^\d{4}-\d{2}$/.test(s));
+      return pageOf(await listCloses(db, { before, limit: limit + 1 }), limit, (c) => c.month);
+    },
   );
 };

@@ -36,7 +36,17 @@ export const RevenueMonth = z.object({
   basis: z.enum(["finalized", "unbilled"]).describe("`finalized`: every period of the month has an issued document, the source; `unbilled`: a fresh rating stands in"),
   billed: Money.describe("Invoices − credit memos and external billings, in the last month of the period they bill"),
   credits: z.array(CreditRow),
-  catchUp: z.array(z.unknown()).describe("Changes to closed months shown in the first open month (empty until the books are closed)"),
+  catchUp: z
+    .array(
+      z.object({
+        month: z.string().describe("The closed month the change belongs to"),
+        component: z.enum(["platformFee", "usage", "commitment", "breakage", "billed"]),
+        reason: z.enum(["delta_invoice", "credit_memo", "rerated"]).describe("`rerated`: an unbilled period's figures changed (usage, a void)"),
+        documentId: z.string().nullable(),
+        amount: z.string().describe("Negative for a credit memo; added to the component (and total), or to `billed`"),
+      }),
+    )
+    .describe("In the first open month: every change since to a closed month"),
 });
 
 export const ContractRevenue = z
@@ -57,3 +67,20 @@ export const BookRevenue = z
     ),
   })
   .meta({ id: "BookRevenue" });
+
+export const CloseBody = z
+  .object({ month: Month.describe("Closes this month and every earlier one, book-wide"), note: z.string().min(1).max(2000) })
+  .strict();
+
+export const Close = z
+  .object({
+    month: z.string(),
+    closedAt: z.string(),
+    actor: z.string(),
+    note: z.string(),
+    unbilledPeriods: z.number().int().describe("Contract months closed while still unbilled (a fresh rating stood in)"),
+    openExceptions: z.number().int().describe("Exceptions open when the books were closed"),
+  })
+  .meta({ id: "RevenueClose" });
+
+export const ClosePage = z.object({ data: z.array(Close), nextCursor: z.string().nullable() });

@@ -3,15 +3,16 @@
 import type { Database } from "../../db/client.js";
 import { contractsOfBook } from "../../db/queries/revenue.js";
 import { transaction } from "../../db/tx.js";
-import { Decimal, ZERO, formatMoney, monthAt } from "../../domain/index.js";
-import { type ContractRevenueView, monthRange, revenueOf } from "./contract-revenue.js";
+import { type Decimal, ZERO, formatMoney, monthAt } from "../../domain/index.js";
+import { type CatchUpEntry, type ContractRevenueView, monthRange, revenueOf } from "./contract-revenue.js";
 
 export interface BookMonthView {
   month: string;
   recognized: { platformFee: string; usage: string; commitment: string; breakage: string; total: string };
   billed: string;
   credits: { opening: string; additions: string; recognized: string; expired: string; closing: string };
-  catchUp: unknown[];
+  /** Every contract's catch-up entries of the month, with its contract (already in the sums above). */
+  catchUp: (CatchUpEntry & { contractId: string })[];
 }
 
 export interface BookView {
@@ -39,7 +40,7 @@ export async function bookRevenue(db: Database, q: { from: string; to: string; c
 
 /** Sums contract reports per currency and month. */
 export function booksOf(reports: readonly ContractRevenueView[]): BookView["books"] {
-  type Acc = { recognized: Record<string, Decimal>; billed: Decimal; credits: Record<string, Decimal> };
+  type Acc = { recognized: Record<string, Decimal>; billed: Decimal; credits: Record<string, Decimal>; catchUp: BookMonthView["catchUp"] };
   const byCurrency = new Map<string, Map<string, Acc>>();
   for (const r of reports) {
     const months = byCurrency.get(r.currency) ?? new Map<string, Acc>();
@@ -47,12 +48,13 @@ export function booksOf(reports: readonly ContractRevenueView[]): BookView["book
     for (const m of r.months) {
       let acc = months.get(m.month);
       if (!acc) {
-        acc = { recognized: Object.fromEntries(COMPONENTS.map((c) => [c, ZERO])), billed: ZERO, credits: Object.fromEntries(CREDIT_FIELDS.map((c) => [c, ZERO])) };
+        acc = { recognized: Object.fromEntries(COMPONENTS.map((c) => [c, ZERO])), billed: ZERO, credits: Object.fromEntries(CREDIT_FIELDS.map((c) => [c, ZERO])), catchUp: [] };
         months.set(m.month, acc);
       }
       for (const c of COMPONENTS) acc.recognized[c] = acc.recognized[c]!.plus(m.recognized[c]);
       acc.billed = acc.billed.plus(m.billed);
       for (const g of m.credits) for (const f of CREDIT_FIELDS) acc.credits[f] = acc.credits[f]!.plus(g[f]);
+      for (const c of m.catchUp) acc.catchUp.push({ ...c, contractId: r.contractId });
     }
   }
   return [...byCurrency]
@@ -66,7 +68,7 @@ export function booksOf(reports: readonly ContractRevenueView[]): BookView["book
           recognized: Object.fromEntries(COMPONENTS.map((c) => [c, formatMoney(acc.recognized[c]!, currency)])) as BookMonthView["recognized"],
           billed: formatMoney(acc.billed, currency),
           credits: Object.fromEntries(CREDIT_FIELDS.map((c) => [c, formatMoney(acc.credits[c]!, currency)])) as BookMonthView["credits"],
-          catchUp: [],
+          catchUp: acc.catchUp,
         })),
     }));
 }

@@ -6,7 +6,7 @@
 import type { Database } from "../../db/client.js";
 import { type ContractRecord, contractWithVersions } from "../../db/queries/contracts.js";
 import { measureUsage } from "../../db/queries/measures.js";
-import { billedAmounts, latestDocumentsOf } from "../../db/queries/revenue.js";
+import { billedAmounts, closedMonthsOf, latestClose, latestDocumentsOf } from "../../db/queries/revenue.js";
 import { sumUsage } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
@@ -62,7 +62,7 @@ export interface RevenueMonthView {
   basis: "finalized" | "unbilled";
   billed: string;
   credits: CreditRowView[];
-  catchUp: unknown[];
+  catchUp: CatchUpEntry[];
 }
 
 export interface ContractRevenueView {
@@ -97,15 +97,52 @@ interface PeriodFigures {
   startMs: number;
   endMs: number;
   basis: "finalized" | "unbilled";
+  /** The document it comes from (finalized), or null. */
+  source: MonthSource | null;
   recognition: Map<string, MonthRecognition>;
   credits: Map<string, Decimal>;
 }
 
 type Contract = ContractRecord & { versions: { effectiveFrom: string; terms: unknown }[] };
 
+/** A month as computed now, with the documents it comes from (what a close stores, and catch-up cites). */
+export interface MonthFigures extends RevenueMonthView {
+  sources: MonthSource[];
+}
+
+export interface MonthSource {
+  documentId: string;
+  kind: "invoice" | "credit_memo";
+}
+
+/**
+ * The report of [from, to]. Once books are closed, a closed month shows what was stored when it closed, and
+ * the first open month carries every later change to a closed month as `catchUp` (docs/revenue.md).
+ */
 export async function revenueOf(sql: Sql, contractId: string, range: { fromIndex: number; toIndex: number }, now: Date): Promise<ContractRevenueView> {
   const contract = (await contractWithVersions(sql, contractId)) as Contract | undefined;
   if (!contract) throw notFound("contract", contractId);
+  const close = await latestClose(sql);
+  const closedThrough = close ? monthIndex(close.month)! : null;
+  if (closedThrough === null || range.fromIndex > closedThrough + 1) return viewOf(contract, await freshMonths(sql, contract, range, now));
+  // Catch-up compares every closed month of the contract, so they are all computed afresh.
+  const firstMonth = monthIndexAt(Date.parse(contract.termStart), contract.timezone);
+  const fresh = await freshMonths(sql, contract, { fromIndex: Math.min(range.fromIndex, firstMonth), toIndex: Math.max(range.toIndex, closedThrough) }, now);
+  const stored = new Map((await closedMonthsOf<MonthFigures>(sql, contractId)).map((r) => [r.month, r.figures]));
+  const months = withCloses(fresh, stored, closedThrough, contract.currency).filter((m) => {
+    const i = monthIndex(m.month)!;
+    return i >= range.fromIndex && i <= range.toIndex;
+  });
+  return viewOf(contract, months);
+}
+
+function viewOf(contract: Contract, months: MonthFigures[]): ContractRevenueView {
+  return { contractId: contract.id, currency: contract.currency, timezone: contract.timezone, months: months.map(({ sources: _sources, ...m }) => m) };
+}
+
+/** What every month of the contract in the range comes to now (the term's months only). */
+export async function freshMonths(sql: Sql, contract: Contract, range: { fromIndex: number; toIndex: number }, now: Date): Promise<MonthFigures[]> {
+  const contractId = contract.id;
   const { timezone, currency } = contract;
   const rangeEndMs = monthsOf(range.toIndex, range.toIndex, timezone)[0]!.endMs;
   const grants = grantsOf(contract);
@@ -141,7 +178,8 @@ export async function revenueOf(sql: Sql, contractId: string, range: { fromIndex
     } else continue; // a period that has not started earns nothing yet
     const revenueLines = await withUnitsByMonth(sql, contract, lines, timezone);
     const recognition = recognizePeriod({ startMs: p.startMs, endMs: p.endMs, lines: revenueLines, creditsApplied: credits }, terms);
-    figures.push({ startMs: p.startMs, endMs: p.endMs, basis, recognition, credits: new Map(credits.map((c) => [c.grantId, new Decimal(c.amount)])) });
+    const source = doc ? { documentId: doc.id, kind: doc.kind } : null;
+    figures.push({ startMs: p.startMs, endMs: p.endMs, basis, source, recognition, credits: new Map(credits.map((c) => [c.grantId, new Decimal(c.amount)])) });
   }
 
   // Billed in the last month of the period it is billed for.
@@ -172,11 +210,7 @@ export async function revenueOf(sql: Sql, contractId: string, range: { fromIndex
   const termEndMs = contract.termEnd ? Date.parse(contract.termEnd) : Infinity;
   const months = monthsOf(range.fromIndex, range.toIndex, timezone).filter((m) => m.endMs > termStartMs && m.startMs < termEndMs);
   const money = (d: Decimal) => formatMoney(d, currency);
-  return {
-    contractId,
-    currency,
-    timezone,
-    months: months.map((m) => {
+  return months.map((m): MonthFigures => {
       const here = figures.map((f) => f.recognition.get(m.month)).filter((r): r is MonthRecognition => r !== undefined);
       const overlapping = periods.filter((p) => p.startMs < m.endMs && p.endMs > m.startMs);
       const finalized = overlapping.every((p) => figures.some((f) => f.startMs === p.startMs && f.basis === "finalized"));
@@ -205,9 +239,66 @@ export async function revenueOf(sql: Sql, contractId: string, range: { fromIndex
           closing: money(c.closing),
         })),
         catchUp: [],
+        sources: figures.filter((f) => f.source !== null && f.startMs < m.endMs && f.endMs > m.startMs).map((f) => f.source!),
       };
-    }),
-  };
+  });
+}
+
+const COMPONENTS = ["platformFee", "usage", "commitment", "breakage"] as const;
+
+export interface CatchUpEntry {
+  month: string;
+  component: (typeof COMPONENTS)[number] | "billed";
+  reason: "delta_invoice" | "credit_memo" | "rerated";
+  documentId: string | null;
+  amount: string;
+}
+
+/**
+ * Closed months as they were stored; the first open month with each change since to a closed month
+ * (fresh − stored, per month and component) as catch-up, added to that component, the total, and billed.
+ * The grants' balances carry on from the stored closing: the first open month recognizes the difference.
+ */
+export function withCloses(fresh: readonly MonthFigures[], stored: ReadonlyMap<string, MonthFigures>, closedThrough: number, currency: string): MonthFigures[] {
+  const money = (d: Decimal) => formatMoney(d, currency);
+  const zero = (m: MonthFigures): MonthFigures => ({
+    ...m,
+    recognized: { platformFee: money(ZERO), usage: money(ZERO), commitment: money(ZERO), breakage: money(ZERO), total: money(ZERO) },
+    billed: money(ZERO),
+    credits: [],
+    sources: [],
+  });
+  const closed = fresh.filter((m) => monthIndex(m.month)! <= closedThrough);
+  const asStored = (m: MonthFigures) => stored.get(m.month) ?? zero(m);
+  const catchUp: CatchUpEntry[] = [];
+  for (const m of closed) {
+    const was = asStored(m);
+    const newDocs = m.sources.filter((s) => !was.sources.some((w) => w.documentId === s.documentId));
+    const doc = newDocs[newDocs.length - 1] ?? null;
+    const reason = doc === null ? "rerated" : doc.kind === "credit_memo" ? "credit_memo" : "delta_invoice";
+    for (const component of [...COMPONENTS, "billed"] as const) {
+      const now = new Decimal(component === "billed" ? m.billed : m.recognized[component]);
+      const then = new Decimal(component === "billed" ? was.billed : was.recognized[component]);
+      if (!now.eq(then)) catchUp.push({ month: m.month, component, reason, documentId: doc?.documentId ?? null, amount: money(now.minus(then)) });
+    }
+  }
+  const lastClosed = closed.length > 0 ? asStored(closed[closed.length - 1]!) : null;
+  return fresh.map((m) => {
+    const i = monthIndex(m.month)!;
+    if (i <= closedThrough) return asStored(m);
+    if (i !== closedThrough + 1) return m;
+    const add = (component: CatchUpEntry["component"]) => sum(catchUp.filter((c) => c.component === component).map((c) => new Decimal(c.amount)));
+    const recognized = Object.fromEntries(COMPONENTS.map((c) => [c, money(new Decimal(m.recognized[c]).plus(add(c)))])) as Record<(typeof COMPONENTS)[number], string>;
+    const total = sum(COMPONENTS.map((c) => new Decimal(recognized[c])));
+    const credits = m.credits.map((row) => {
+      const before = lastClosed?.credits.find((c) => c.grantId === row.grantId);
+      if (!before) return row;
+      // opening = the stored closing; the closing stands; the difference is recognized now.
+      const recognizedNow = new Decimal(before.closing).plus(row.additions).minus(row.expired).minus(row.closing);
+      return { ...row, opening: before.closing, recognized: money(recognizedNow) };
+    });
+    return { ...m, recognized: { ...recognized, total: money(total) }, billed: money(new Decimal(m.billed).plus(add("billed"))), credits, catchUp };
+  });
 }
 
 /** A document line or a rating's line: what recognition needs of it. */
