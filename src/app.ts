@@ -25,7 +25,7 @@ export interface AppOptions {
     Config,
     "BODY_LIMIT_BYTES" | "RATE_LIMIT_PER_MINUTE" | "AUTH_FAILURES_PER_MINUTE" | "REQUEST_TIMEOUT_MS" | "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS"
   > &
-    Partial<Pick<Config, "AUDIT_SIGNING_KEY" | "AUDIT_CHECKPOINT_EVERY">>;
+    Partial<Pick<Config, "AUDIT_SIGNING_KEY" | "AUDIT_CHECKPOINT_EVERY" | "REVENUE_ACCOUNTS">>;
   /** The audit checkpoints' signing key when it does not come from AUDIT_SIGNING_KEY (src/audit-key.ts). */
   auditSigningKey?: Buffer;
   db: Database;

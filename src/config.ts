@@ -1,5 +1,20 @@
 // Environment parsed once, at start-up. A bad value stops the process with a message naming the variable.
 import { z } from "zod";
+import { ACCOUNT_ROLES, type AccountRole, type Accounts, DEFAULT_ACCOUNTS } from "./domain/revenue/journal.js";
+
+/** REVENUE_ACCOUNTS="deferred_revenue=2400,revenue_usage=4010": the journal's account names, over the defaults. */
+const AccountsSpec = z.string().transform((s, ctx): Accounts => {
+  const accounts = { ...DEFAULT_ACCOUNTS };
+  for (const entry of s.split(",").map((e) => e.trim()).filter(Boolean)) {
+    const [role, name, ...rest] = entry.split("=");
+    if (!role || !name || rest.length > 0 || !ACCOUNT_ROLES.includes(role as AccountRole)) {
+      ctx.addIssue({ code: "custom", message: `entry "${entry}" must be role=name, the role one of ${ACCOUNT_ROLES.join(", ")}` });
+      continue;
+    }
+    accounts[role as AccountRole] = name;
+  }
+  return accounts;
+});
 
 const ApiKeySpec = z
   .string()
@@ -66,6 +81,8 @@ const ConfigSchema = z.object({
     .optional(),
   /** A signed checkpoint of the chain's head at least every this many audit entries. */
   AUDIT_CHECKPOINT_EVERY: intFromEnv(1000, 1, 10_000_000),
+  /** The journal's account names (docs/revenue.md). */
+  REVENUE_ACCOUNTS: AccountsSpec.default(DEFAULT_ACCOUNTS),
 }).superRefine((c, ctx) => {
   // Without DATABASE_URL the embedded PostgreSQL sets up both roles itself: an owner URL alone is a mistake.
   if (c.MIGRATION_DATABASE_URL && !c.DATABASE_URL)

@@ -18,3 +18,4 @@ export * from "./reconciliation/statement.js";
 export { priceBreaks, type BreakUnits, type MetricCharge } from "./reconciliation/money.js";
 export * from "./revenue/months.js";
 export * from "./revenue/recognize.js";
+export * from "./revenue/journal.js";

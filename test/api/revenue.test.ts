@@ -204,6 +204,30 @@ describe("closing the books", () => {
     expect(after.months[1].recognized).toEqual({ platformFee: "100.00", usage: "5.00", commitment: "0.00", breakage: "0.00", total: "105.00" });
     expect(after.months[1].billed).toBe("5.00");
 
+    // The journal: balanced, its revenue accounts the month's recognized total, the catch-up on its own lines.
+    const sep = (await books.get("/v1/revenue/journal?month=2026-09&currency=USD", "reader")).json();
+    expect(sep.totals).toEqual([{ currency: "USD", debit: "220.00", credit: "220.00", revenue: "110.00" }]);
+    expect(sep.lines.map((l: any) => [l.date, l.account, l.debit, l.credit])).toEqual([
+      ["2026-09-30", "accounts_receivable", "110.00", "0.00"],
+      ["2026-09-30", "deferred_revenue", "0.00", "110.00"],
+      ["2026-09-30", "deferred_revenue", "100.00", "0.00"],
+      ["2026-09-30", "revenue_platform", "0.00", "100.00"],
+      ["2026-09-30", "deferred_revenue", "10.00", "0.00"],
+      ["2026-09-30", "revenue_usage", "0.00", "10.00"],
+    ]);
+    const oct = (await books.get("/v1/revenue/journal?month=2026-10", "reader")).json();
+    expect(oct.totals).toEqual([{ currency: "USD", debit: "110.00", credit: "110.00", revenue: "105.00" }]);
+    // October is unbilled: its platform fee is accrued on the unbilled receivable.
+    expect(oct.lines.filter((l: any) => l.account === "unbilled_receivable").map((l: any) => l.debit)).toEqual(["100.00"]);
+    expect(oct.lines.filter((l: any) => l.documentId === delta.id).map((l: any) => [l.account, l.debit, l.credit])).toEqual([
+      ["deferred_revenue", "5.00", "0.00"],
+      ["revenue_usage", "0.00", "5.00"],
+      ["accounts_receivable", "5.00", "0.00"],
+      ["deferred_revenue", "0.00", "5.00"],
+    ]);
+    const csv = await books.get("/v1/revenue/journal.csv?month=2026-10", "reader");
+    expect(csv.body.split("\r\n")[0]).toBe("date,account,debit,credit,currency,contractId,documentId,memo");
+
     const list = await books.get("/v1/revenue/closes", "reader");
     expect(list.json().data.map((x: any) => x.month)).toEqual(["2026-09"]);
     const audit = await books.get("/v1/audit?entityId=2026-09", "reader");

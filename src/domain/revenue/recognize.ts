@@ -142,7 +142,7 @@ export interface CreditRow {
 
 /**
  * One grant's rollforward over `months` (consecutive, ascending), from the month of grantedAt to the month
- * of expiresAt: the opening balance carries from the month before, the grant's amount is added in its month,
+ * of expiresAt (or the last month its credits are placed in, when a period ending after expiresAt used it): the opening balance carries from the month before, the grant's amount is added in its month,
  * the credits placed in each month are recognized, and what periods starting before expiresAt did not use
  * expires in the month of expiresAt (breakage). Months outside the grant's life have no row.
  */
@@ -154,7 +154,14 @@ export function grantRollforward(
   timezone: string,
 ): Map<string, CreditRow> {
   const first = monthIndexAt(grant.grantedAtMs, timezone);
-  const last = monthIndexAt(grant.expiresAtMs, timezone);
+  const expiry = monthIndexAt(grant.expiresAtMs, timezone);
+  // Credits applied to a period that ends after expiresAt are placed in its months like the usage they paid
+  // for, possibly after the expiry month: the rows go on until the last of them, so the balance reaches 0.
+  let last = expiry;
+  for (const m of months) {
+    const i = monthIndexAt(m.startMs, timezone);
+    if (i > last && !recognizedIn(m.month).isZero()) last = i;
+  }
   const rows = new Map<string, CreditRow>();
   let balance = ZERO;
   for (const m of months) {
@@ -162,7 +169,7 @@ export function grantRollforward(
     if (i < first || i > last) continue;
     const additions = i === first ? grant.amount : ZERO;
     const recognized = recognizedIn(m.month);
-    const expired = i === last ? nonNegative(grant.amount.minus(usedBeforeExpiry)) : ZERO;
+    const expired = i === expiry ? nonNegative(grant.amount.minus(usedBeforeExpiry)) : ZERO;
     const closing = balance.plus(additions).minus(recognized).minus(expired);
     rows.set(m.month, { grantId: grant.grantId, opening: balance, additions, recognized, expired, closing });
     balance = closing;

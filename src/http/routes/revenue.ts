@@ -5,18 +5,20 @@ import type { Database } from "../../db/client.js";
 import { z } from "zod";
 import { bookRevenue } from "../../services/revenue/book-revenue.js";
 import { closeBooks, listCloses } from "../../services/revenue/close-books.js";
+import { revenueJournal } from "../../services/revenue/journal.js";
+import type { Accounts } from "../../domain/index.js";
 import { contractRevenue } from "../../services/revenue/contract-revenue.js";
-import { bookRevenueCsv, contractRevenueCsv } from "../../services/revenue/revenue-csv.js";
+import { bookRevenueCsv, contractRevenueCsv, journalCsv } from "../../services/revenue/revenue-csv.js";
 import { IdParams } from "../schemas/common.js";
 import { actorOf } from "../plugins/auth.js";
 import { Pagination, decodeCursor, pageOf } from "../schemas/common.js";
 import { READ, READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
-import { BookQuery, BookRevenue, Close, CloseBody, ClosePage, ContractRevenue, RevenueQuery } from "../schemas/revenue.js";
+import { BookQuery, BookRevenue, Close, CloseBody, ClosePage, ContractRevenue, Journal, JournalQuery, RevenueQuery } from "../schemas/revenue.js";
 import { IdempotencyHeaders } from "../schemas/true-ups.js";
 
 const badRange = invalid([{ path: "querystring.to", message: "must be at most 120 months after from" }], "the request querystring is not valid");
 
-export const revenueRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock }> = async (app, { db, clock }) => {
+export const revenueRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock; accounts: Accounts }> = async (app, { db, clock, accounts }) => {
   app.get(
     "/contracts/:id/revenue",
     {
@@ -150,5 +152,43 @@ export const revenueRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock }
       const before = decodeCursor(cursor, (s) => /^\d{4}-\d{2}$/.test(s));
       return pageOf(await listCloses(db, { before, limit: limit + 1 }), limit, (c) => c.month);
     },
+  );
+
+  const journalDescription =
+    "Every contract's month of the book as balanced double-entry lines (docs/revenue.md): billed amounts from the receivable to " +
+    "deferred revenue, recognition from deferred revenue (or, in a month still unbilled, the unbilled receivable) to the revenue " +
+    "accounts, breakage, and each catch-up of a closed month on its own lines. Account names from REVENUE_ACCOUNTS. Debits equal " +
+    "credits to the cent, per currency; the revenue accounts' net credit is the month's recognized total.";
+  app.get(
+    "/revenue/journal",
+    {
+      config: { role: "reader" },
+      schema: {
+        operationId: "getRevenueJournal",
+        tags: ["revenue"],
+        summary: "Journal entries of a month for an ERP",
+        description: journalDescription,
+        querystring: JournalQuery,
+        response: { 200: Journal.meta({ description: "The month's lines and their totals" }), ...problems(READ) },
+      },
+    },
+    async (request) => revenueJournal(db, request.query, accounts, clock.now()),
+  );
+
+  app.get(
+    "/revenue/journal.csv",
+    {
+      config: { role: "reader" },
+      schema: {
+        operationId: "getRevenueJournalCsv",
+        tags: ["revenue"],
+        summary: "Journal entries of a month as CSV",
+        description: journalDescription,
+        querystring: JournalQuery,
+        produces: ["text/csv"],
+        response: { 200: z.string().meta({ description: "text/csv: date, account, debit, credit, currency, contractId, documentId, memo" }), ...problems(READ) },
+      },
+    },
+    async (request, reply) => reply.type("text/csv; charset=utf-8").send(journalCsv(await revenueJournal(db, request.query, accounts, clock.now()))),
   );
 };

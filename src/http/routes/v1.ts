@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { Clock } from "../../clock.js";
 import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
+import { DEFAULT_ACCOUNTS } from "../../domain/index.js";
 import { auditRoutes } from "./audit.js";
 import { contractRoutes } from "./contracts.js";
 import { documentRoutes } from "./documents.js";
@@ -14,7 +15,7 @@ import { usageRoutes } from "./usage.js";
 
 export interface V1Options {
   db: Database;
-  config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS">;
+  config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS"> & Partial<Pick<Config, "REVENUE_ACCOUNTS">>;
   clock: Clock;
 }
 
@@ -25,6 +26,6 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(documentRoutes, { db: opts.db });
   await app.register(auditRoutes, { db: opts.db });
   await app.register(reconciliationRoutes, { db: opts.db, clock: opts.clock });
-  await app.register(revenueRoutes, { db: opts.db, clock: opts.clock });
+  await app.register(revenueRoutes, { db: opts.db, clock: opts.clock, accounts: opts.config.REVENUE_ACCOUNTS ?? DEFAULT_ACCOUNTS });
   await app.register(usageRoutes, { db: opts.db, config: opts.config, clock: opts.clock });
 };

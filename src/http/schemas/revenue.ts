@@ -84,3 +84,28 @@ export const Close = z
   .meta({ id: "RevenueClose" });
 
 export const ClosePage = z.object({ data: z.array(Close), nextCursor: z.string().nullable() });
+
+export const JournalQuery = z
+  .object({ month: Month, currency: z.string().regex(/^[A-Z]{3}$/, "must be an ISO 4217 code such as USD").optional() })
+  .strict();
+
+export const Journal = z
+  .object({
+    month: z.string(),
+    lines: z.array(
+      z.object({
+        date: z.string().describe("The month's last day, YYYY-MM-DD"),
+        account: z.string().describe("A REVENUE_ACCOUNTS name"),
+        debit: Money,
+        credit: Money,
+        currency: z.string(),
+        contractId: Id,
+        documentId: z.string().nullable(),
+        memo: z.string(),
+      }),
+    ),
+    totals: z.array(
+      z.object({ currency: z.string(), debit: Money, credit: Money, revenue: Money.describe("The revenue accounts' credits less debits: the month's recognized total") }),
+    ),
+  })
+  .meta({ id: "RevenueJournal" });

@@ -3,6 +3,7 @@
 import { stringify } from "csv-stringify/sync";
 import { defuseFormula } from "../reconciliations/breaks-csv.js";
 import type { BookView } from "./book-revenue.js";
+import type { JournalView } from "./journal.js";
 import type { ContractRevenueView } from "./contract-revenue.js";
 import { Decimal, ZERO, formatMoney } from "../../domain/index.js";
 
@@ -32,4 +33,9 @@ export function bookRevenueCsv(b: BookView): string {
     ["currency", "month", ...RECOGNIZED.map((c) => `recognized.${c}`), "billed", ...CREDITS.map((c) => `credits.${c}`)],
     b.books.flatMap((book) => book.months.map((m) => [book.currency, m.month, ...RECOGNIZED.map((c) => m.recognized[c]), m.billed, ...CREDITS.map((c) => m.credits[c])])),
   );
+}
+
+export function journalCsv(j: JournalView): string {
+  const columns = ["date", "account", "debit", "credit", "currency", "contractId", "documentId", "memo"] as const;
+  return csv([...columns], j.lines.map((l) => columns.map((c) => l[c] ?? "")));
 }
