@@ -3,6 +3,7 @@
 import type { Sql } from "../sql.js";
 
 export interface LatestDocumentRow {
+  contract_id: string;
   id: string;
   kind: "invoice" | "credit_memo";
   period_start: Date;
@@ -11,30 +12,48 @@ export interface LatestDocumentRow {
   credits: { grantId: string; amount: string }[];
 }
 
-/** The latest issued document of each period of the contract, with its lines (in order) and its credit drawdowns. */
-export async function latestDocumentsOf(sql: Sql, contractId: string): Promise<LatestDocumentRow[]> {
+/**
+ * The latest issued document of each period of these contracts, with its lines (in order) and its credit
+ * drawdowns: one statement for one contract or a whole book.
+ */
+export async function latestDocumentsOf(sql: Sql, contractIds: readonly string[]): Promise<LatestDocumentRow[]> {
   return sql.query<LatestDocumentRow>(
     `WITH latest AS (
-       SELECT DISTINCT ON (period_start) id, kind, period_start, period_end FROM documents
-       WHERE contract_id = $1::uuid ORDER BY period_start, issued_at DESC, kind_seq DESC)
-     SELECT l.id::text AS id, l.kind, l.period_start, l.period_end,
+       SELECT DISTINCT ON (contract_id, period_start) id, contract_id, kind, period_start, period_end FROM documents
+       WHERE contract_id = ANY($1::uuid[]) ORDER BY contract_id, period_start, issued_at DESC, kind_seq DESC)
+     SELECT l.contract_id::text AS contract_id, l.id::text AS id, l.kind, l.period_start, l.period_end,
             coalesce((SELECT json_agg(json_build_object('kind', dl.kind, 'metric', dl.metric, 'amount', dl.amount::text, 'explanation', dl.explanation)
                                       ORDER BY dl.line_no)
                       FROM document_lines dl WHERE dl.document_id = l.id), '[]'::json) AS lines,
             coalesce((SELECT json_agg(json_build_object('grantId', d.grant_id, 'amount', d.amount::text) ORDER BY d.grant_id)
                       FROM credit_drawdowns d WHERE d.document_id = l.id), '[]'::json) AS credits
-     FROM latest l ORDER BY l.period_start`,
-    [contractId],
+     FROM latest l ORDER BY l.contract_id, l.period_start`,
+    [[...contractIds]],
   );
 }
 
+export interface BilledRow {
+  contract_id: string;
+  at: Date;
+  amount: string;
+}
+
 /** What was billed, by the instant it is billed for: documents (invoices − credit memos) by their period's start, external billings by theirs. */
-export async function billedAmounts(sql: Sql, contractId: string): Promise<{ at: Date; amount: string }[]> {
-  return sql.query<{ at: Date; amount: string }>(
-    `SELECT period_start AS at, (CASE kind WHEN 'invoice' THEN amount ELSE -amount END)::text AS amount FROM documents WHERE contract_id = $1::uuid
+export async function billedAmounts(sql: Sql, contractIds: readonly string[]): Promise<BilledRow[]> {
+  return sql.query<BilledRow>(
+    `SELECT contract_id::text AS contract_id, period_start AS at, (CASE kind WHEN 'invoice' THEN amount ELSE -amount END)::text AS amount
+     FROM documents WHERE contract_id = ANY($1::uuid[])
      UNION ALL
-     SELECT period_start, amount::text FROM external_billings WHERE contract_id = $1::uuid`,
-    [contractId],
+     SELECT contract_id::text, period_start, amount::text FROM external_billings WHERE contract_id = ANY($1::uuid[])`,
+    [[...contractIds]],
+  );
+}
+
+/** Each contract's closed months (figures as stored), for a whole book at once. */
+export async function closedMonthsOfMany<T>(sql: Sql, contractIds: readonly string[]): Promise<{ contract_id: string; month: string; figures: T }[]> {
+  return sql.query<{ contract_id: string; month: string; figures: T }>(
+    `SELECT contract_id::text AS contract_id, month, figures FROM revenue_closed_months WHERE contract_id = ANY($1::uuid[]) ORDER BY contract_id, month`,
+    [[...contractIds]],
   );
 }
 

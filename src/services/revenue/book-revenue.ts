@@ -1,10 +1,12 @@
 // The book-wide revenue report (DESIGN.md §7.2): every contract's months summed per month and currency, the
 // credits summed over grants. Each contract's months are its own timezone's; the book adds them by name.
 import type { Database } from "../../db/client.js";
-import { contractsOfBook } from "../../db/queries/revenue.js";
+import { contractsWithVersions } from "../../db/queries/contracts.js";
+import { billedAmounts, closedMonthsOfMany, contractsOfBook, latestClose, latestDocumentsOf } from "../../db/queries/revenue.js";
+import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
-import { type Decimal, ZERO, formatMoney, monthAt } from "../../domain/index.js";
-import { type CatchUpEntry, type ContractRevenueView, monthRange, revenueOf } from "./contract-revenue.js";
+import { type Decimal, ZERO, formatMoney, monthAt, monthIndex } from "../../domain/index.js";
+import { type CatchUpEntry, type ContractRevenueView, type MonthFigures, monthRange, reportOf } from "./contract-revenue.js";
 
 export interface BookMonthView {
   month: string;
@@ -26,16 +28,42 @@ export async function bookRevenue(db: Database, q: { from: string; to: string; c
   const range = monthRange(q.from, q.to);
   return transaction(
     db,
-    async (sql) => {
-      // A day of slack each side: contracts' months are their own timezones' (±14 h around UTC).
-      const from = new Date(monthAt(range.fromIndex, "UTC").startMs - 86_400_000);
-      const to = new Date(monthAt(range.toIndex, "UTC").endMs + 86_400_000);
-      const reports: ContractRevenueView[] = [];
-      for (const id of await contractsOfBook(sql, q.currency ?? null, from, to)) reports.push(await revenueOf(sql, id, range, now));
-      return { books: booksOf(reports) };
-    },
+    async (sql) => ({ books: booksOf(await reportsOfBook(sql, range, q.currency ?? null, now)) }),
     { isolation: "repeatable read", readOnly: true },
   );
+}
+
+/**
+ * The report of every contract of the book over the range. What each needs from the database is read for all
+ * of them at once (contracts, latest documents with lines and drawdowns, billings, closed months); only a
+ * period still unbilled (a fresh rating) or a usage line across months (its units per month) reads more.
+ */
+export async function reportsOfBook(sql: Sql, range: { fromIndex: number; toIndex: number }, currency: string | null, now: Date): Promise<ContractRevenueView[]> {
+  // A day of slack each side: contracts' months are their own timezones' (±14 h around UTC).
+  const from = new Date(monthAt(range.fromIndex, "UTC").startMs - 86_400_000);
+  const to = new Date(monthAt(range.toIndex, "UTC").endMs + 86_400_000);
+  const ids = await contractsOfBook(sql, currency, from, to);
+  const contracts = await contractsWithVersions(sql, ids);
+  const group = <T extends { contract_id: string }>(rows: T[]) => {
+    const out = new Map<string, T[]>();
+    for (const r of rows) out.set(r.contract_id, [...(out.get(r.contract_id) ?? []), r]);
+    return out;
+  };
+  const documents = group(await latestDocumentsOf(sql, ids));
+  const billed = group(await billedAmounts(sql, ids));
+  const close = await latestClose(sql);
+  const closed = close ? group(await closedMonthsOfMany<MonthFigures>(sql, ids)) : new Map();
+  const closedThrough = close ? monthIndex(close.month)! : null;
+  const reports: ContractRevenueView[] = [];
+  for (const c of contracts)
+    reports.push(
+      await reportOf(sql, c as Parameters<typeof reportOf>[1], range, now, closedThrough, {
+        documents: documents.get(c.id) ?? [],
+        billed: billed.get(c.id) ?? [],
+        closed: closed.get(c.id) ?? [],
+      }),
+    );
+  return reports;
 }
 
 /** Sums contract reports per currency and month. */

@@ -6,7 +6,7 @@
 import type { Database } from "../../db/client.js";
 import { type ContractRecord, contractWithVersions } from "../../db/queries/contracts.js";
 import { measureUsage } from "../../db/queries/measures.js";
-import { billedAmounts, closedMonthsOf, latestClose, latestDocumentsOf } from "../../db/queries/revenue.js";
+import { type BilledRow, type LatestDocumentRow, billedAmounts, closedMonthsOf, latestClose, latestDocumentsOf } from "../../db/queries/revenue.js";
 import { sumUsage } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
@@ -123,12 +123,31 @@ export async function revenueOf(sql: Sql, contractId: string, range: { fromIndex
   const contract = (await contractWithVersions(sql, contractId)) as Contract | undefined;
   if (!contract) throw notFound("contract", contractId);
   const close = await latestClose(sql);
-  const closedThrough = close ? monthIndex(close.month)! : null;
-  if (closedThrough === null || range.fromIndex > closedThrough + 1) return viewOf(contract, await freshMonths(sql, contract, range, now));
+  return reportOf(sql, contract, range, now, close ? monthIndex(close.month)! : null);
+}
+
+/** What a book reads for all of its contracts at once (each contract's share of it). */
+export interface Preloaded {
+  documents: LatestDocumentRow[];
+  billed: BilledRow[];
+  closed: { month: string; figures: MonthFigures }[];
+}
+
+/** The report of one contract; a book passes what it read for all of them. */
+export async function reportOf(
+  sql: Sql,
+  contract: Contract,
+  range: { fromIndex: number; toIndex: number },
+  now: Date,
+  closedThrough: number | null,
+  preloaded?: Preloaded,
+): Promise<ContractRevenueView> {
+  const contractId = contract.id;
+  if (closedThrough === null || range.fromIndex > closedThrough + 1) return viewOf(contract, await freshMonths(sql, contract, range, now, preloaded));
   // Catch-up compares every closed month of the contract, so they are all computed afresh.
   const firstMonth = monthIndexAt(Date.parse(contract.termStart), contract.timezone);
-  const fresh = await freshMonths(sql, contract, { fromIndex: Math.min(range.fromIndex, firstMonth), toIndex: Math.max(range.toIndex, closedThrough) }, now);
-  const stored = new Map((await closedMonthsOf<MonthFigures>(sql, contractId)).map((r) => [r.month, r.figures]));
+  const fresh = await freshMonths(sql, contract, { fromIndex: Math.min(range.fromIndex, firstMonth), toIndex: Math.max(range.toIndex, closedThrough) }, now, preloaded);
+  const stored = new Map((preloaded?.closed ?? (await closedMonthsOf<MonthFigures>(sql, contractId))).map((r) => [r.month, r.figures]));
   const months = withCloses(fresh, stored, closedThrough, contract.currency).filter((m) => {
     const i = monthIndex(m.month)!;
     return i >= range.fromIndex && i <= range.toIndex;
@@ -141,7 +160,13 @@ function viewOf(contract: Contract, months: MonthFigures[]): ContractRevenueView
 }
 
 /** What every month of the contract in the range comes to now (the term's months only). */
-export async function freshMonths(sql: Sql, contract: Contract, range: { fromIndex: number; toIndex: number }, now: Date): Promise<MonthFigures[]> {
+export async function freshMonths(
+  sql: Sql,
+  contract: Contract,
+  range: { fromIndex: number; toIndex: number },
+  now: Date,
+  preloaded?: Pick<Preloaded, "documents" | "billed">,
+): Promise<MonthFigures[]> {
   const contractId = contract.id;
   const { timezone, currency } = contract;
   const rangeEndMs = monthsOf(range.toIndex, range.toIndex, timezone)[0]!.endMs;
@@ -157,7 +182,7 @@ export async function freshMonths(sql: Sql, contract: Contract, range: { fromInd
   const rangeStartMs = monthsOf(range.fromIndex, range.fromIndex, timezone)[0]!.startMs;
   const needed = grants.length > 0 ? periods : periods.filter((p) => p.endMs > rangeStartMs);
 
-  const documents = new Map((await latestDocumentsOf(sql, contractId)).map((d) => [d.period_start.getTime(), d]));
+  const documents = new Map((preloaded?.documents ?? (await latestDocumentsOf(sql, [contractId]))).map((d) => [d.period_start.getTime(), d]));
   const terms = { timezone, currency, roundingMode: contract.roundingMode };
   const figures: PeriodFigures[] = [];
   for (const p of needed) {
@@ -184,7 +209,7 @@ export async function freshMonths(sql: Sql, contract: Contract, range: { fromInd
 
   // Billed in the last month of the period it is billed for.
   const billedByMonth = new Map<string, Decimal>();
-  for (const b of await billedAmounts(sql, contractId)) {
+  for (const b of preloaded?.billed ?? (await billedAmounts(sql, [contractId]))) {
     const at = b.at.getTime();
     const period = periods.find((p) => p.startMs <= at && at < p.endMs);
     if (!period) continue;
@@ -335,7 +360,9 @@ async function withUnitsByMonth(sql: Sql, contract: Contract, lines: SourceLine[
     if (aggregation !== "sum" && aggregation !== "count") return;
     const from = Date.parse(l.segment.from), to = Date.parse(l.segment.to);
     const plain = isPlainSum({ metric: l.metric, aggregation, filter: l.filter ?? null, uniqueBy: null });
-    for (const m of monthsOverlapping(from, to, timezone))
+    const over = monthsOverlapping(from, to, timezone);
+    if (over.length < 2) return; // a segment inside one month: nothing to apportion, nothing to read
+    for (const m of over)
       asks.push({ line: i, month: m, from: formatInstant(Math.max(from, m.startMs)), to: formatInstant(Math.min(to, m.endMs)), measured: !plain });
   });
   const units = new Map<number, Map<string, Decimal>>();

@@ -1,11 +1,10 @@
 // The revenue journal of a month (DESIGN.md §7.2, docs/revenue.md): every contract's month of the book as
 // balanced double-entry lines for an ERP, with the account names of REVENUE_ACCOUNTS.
 import type { Database } from "../../db/client.js";
-import { contractsOfBook } from "../../db/queries/revenue.js";
 import { transaction } from "../../db/tx.js";
-import { type Accounts, type Decimal, type JournalLine, ZERO, formatMoney, journalOf, monthAt, monthIndex } from "../../domain/index.js";
+import { type Accounts, type Decimal, type JournalLine, ZERO, formatMoney, journalOf, monthIndex } from "../../domain/index.js";
 import { invalid } from "../../errors.js";
-import { revenueOf } from "./contract-revenue.js";
+import { reportsOfBook } from "./book-revenue.js";
 
 export interface JournalView {
   month: string;
@@ -20,11 +19,9 @@ export async function revenueJournal(db: Database, q: { month: string; currency?
   return transaction(
     db,
     async (sql) => {
-      const from = new Date(monthAt(index, "UTC").startMs - 86_400_000);
-      const to = new Date(monthAt(index, "UTC").endMs + 86_400_000);
       const lines: JournalLine[] = [];
-      for (const id of await contractsOfBook(sql, q.currency ?? null, from, to)) {
-        const report = await revenueOf(sql, id, { fromIndex: index, toIndex: index }, now);
+      for (const report of await reportsOfBook(sql, { fromIndex: index, toIndex: index }, q.currency ?? null, now)) {
+        const id = report.contractId;
         const m = report.months[0];
         if (!m) continue;
         // The month's last calendar day (the same in every timezone).
