@@ -22,7 +22,10 @@ export async function latestDocumentsOf(sql: Sql, contractIds: readonly string[]
        SELECT DISTINCT ON (contract_id, period_start) id, contract_id, kind, period_start, period_end FROM documents
        WHERE contract_id = ANY($1::uuid[]) ORDER BY contract_id, period_start, issued_at DESC, kind_seq DESC)
      SELECT l.contract_id::text AS contract_id, l.id::text AS id, l.kind, l.period_start, l.period_end,
-            coalesce((SELECT json_agg(json_build_object('kind', dl.kind, 'metric', dl.metric, 'amount', dl.amount::text, 'explanation', dl.explanation)
+            -- Only what recognition reads of a line's explanation: a whole explanation is most of the bytes.
+            coalesce((SELECT json_agg(json_build_object('kind', dl.kind, 'metric', dl.metric, 'amount', dl.amount::text,
+                                                        'explanation', jsonb_build_object('segment', dl.explanation -> 'segment',
+                                                          'aggregation', dl.explanation -> 'aggregation', 'filter', dl.explanation -> 'filter'))
                                       ORDER BY dl.line_no)
                       FROM document_lines dl WHERE dl.document_id = l.id), '[]'::json) AS lines,
             coalesce((SELECT json_agg(json_build_object('grantId', d.grant_id, 'amount', d.amount::text) ORDER BY d.grant_id)
