@@ -12,27 +12,43 @@ export interface LatestDocumentRow {
   credits: { grantId: string; amount: string }[];
 }
 
+const LATEST = `SELECT DISTINCT ON (contract_id, period_start) id, contract_id, kind, period_start, period_end FROM documents
+  WHERE contract_id = ANY($1::uuid[]) ORDER BY contract_id, period_start, issued_at DESC, kind_seq DESC`;
+
 /**
- * The latest issued document of each period of these contracts, with its lines (in order) and its credit
- * drawdowns: one statement for one contract or a whole book.
+ * The latest issued document of each period of these contracts, with its lines (in order, and only what
+ * recognition reads of their explanation) and its credit drawdowns: three flat statements for one contract or
+ * a whole book (flat rows parse several times faster than one JSON aggregate per document).
  */
 export async function latestDocumentsOf(sql: Sql, contractIds: readonly string[]): Promise<LatestDocumentRow[]> {
-  return sql.query<LatestDocumentRow>(
-    `WITH latest AS (
-       SELECT DISTINCT ON (contract_id, period_start) id, contract_id, kind, period_start, period_end FROM documents
-       WHERE contract_id = ANY($1::uuid[]) ORDER BY contract_id, period_start, issued_at DESC, kind_seq DESC)
-     SELECT l.contract_id::text AS contract_id, l.id::text AS id, l.kind, l.period_start, l.period_end,
-            -- Only what recognition reads of a line's explanation: a whole explanation is most of the bytes.
-            coalesce((SELECT json_agg(json_build_object('kind', dl.kind, 'metric', dl.metric, 'amount', dl.amount::text,
-                                                        'explanation', jsonb_build_object('segment', dl.explanation -> 'segment',
-                                                          'aggregation', dl.explanation -> 'aggregation', 'filter', dl.explanation -> 'filter'))
-                                      ORDER BY dl.line_no)
-                      FROM document_lines dl WHERE dl.document_id = l.id), '[]'::json) AS lines,
-            coalesce((SELECT json_agg(json_build_object('grantId', d.grant_id, 'amount', d.amount::text) ORDER BY d.grant_id)
-                      FROM credit_drawdowns d WHERE d.document_id = l.id), '[]'::json) AS credits
-     FROM latest l ORDER BY l.contract_id, l.period_start`,
-    [[...contractIds]],
+  const ids = [[...contractIds]];
+  const docs = await sql.query<Omit<LatestDocumentRow, "lines" | "credits">>(
+    `SELECT l.contract_id::text AS contract_id, l.id::text AS id, l.kind, l.period_start, l.period_end FROM (${LATEST}) l ORDER BY l.contract_id, l.period_start`,
+    ids,
   );
+  const lines = await sql.query<{ document_id: string; kind: string; metric: string | null; amount: string; seg_from: string | null; seg_to: string | null; aggregation: string | null; filter: string | null }>(
+    `SELECT dl.document_id::text AS document_id, dl.kind, dl.metric, dl.amount::text AS amount,
+            dl.explanation -> 'segment' ->> 'from' AS seg_from, dl.explanation -> 'segment' ->> 'to' AS seg_to,
+            dl.explanation ->> 'aggregation' AS aggregation, (dl.explanation -> 'filter')::text AS filter
+     FROM (${LATEST}) l JOIN document_lines dl ON dl.document_id = l.id ORDER BY dl.document_id, dl.line_no`,
+    ids,
+  );
+  const credits = await sql.query<{ document_id: string; grant_id: string; amount: string }>(
+    `SELECT d.document_id::text AS document_id, d.grant_id, d.amount::text AS amount
+     FROM (${LATEST}) l JOIN credit_drawdowns d ON d.document_id = l.id ORDER BY d.document_id, d.grant_id`,
+    ids,
+  );
+  const out = new Map<string, LatestDocumentRow>(docs.map((d) => [d.id, { ...d, lines: [], credits: [] }]));
+  for (const l of lines) {
+    const explanation: Record<string, unknown> = {
+      segment: l.seg_from === null || l.seg_to === null ? null : { from: l.seg_from, to: l.seg_to },
+      ...(l.aggregation === null ? {} : { aggregation: l.aggregation }),
+      ...(l.filter === null || l.filter === "null" ? {} : { filter: JSON.parse(l.filter) as unknown }),
+    };
+    out.get(l.document_id)?.lines.push({ kind: l.kind, metric: l.metric, amount: l.amount, explanation });
+  }
+  for (const c of credits) out.get(c.document_id)?.credits.push({ grantId: c.grant_id, amount: c.amount });
+  return [...out.values()];
 }
 
 export interface BilledRow {

@@ -209,9 +209,10 @@ export async function freshMonths(
 
   // Billed in the last month of the period it is billed for.
   const billedByMonth = new Map<string, Decimal>();
+  const periodByStart = new Map(periods.map((p) => [p.startMs, p]));
   for (const b of preloaded?.billed ?? (await billedAmounts(sql, [contractId]))) {
     const at = b.at.getTime();
-    const period = periods.find((p) => p.startMs <= at && at < p.endMs);
+    const period = periodByStart.get(at) ?? periods.find((p) => p.startMs <= at && at < p.endMs);
     if (!period) continue;
     const month = monthText(monthIndexAt(period.endMs - 1, timezone));
     billedByMonth.set(month, (billedByMonth.get(month) ?? ZERO).plus(b.amount));
@@ -220,7 +221,7 @@ export async function freshMonths(
   // The grants' rollforwards, from each grant's month (its balance carries into the range).
   const rollStart = Math.min(range.fromIndex, ...grants.map((g) => monthIndexAt(g.grantedAtMs, timezone)));
   const rollMonths = monthsOf(rollStart, range.toIndex, timezone);
-  const recognizedCredit = (grantId: string, month: string) => sum(figures.map((f) => f.recognition.get(month)?.credits.get(grantId) ?? ZERO));
+  const recognizedCredit = (grantId: string, month: string) => sum((byMonthOf(figures).get(month) ?? []).map((r) => r.credits.get(grantId) ?? ZERO));
   const rollforwards = grants.map((g) =>
     grantRollforward(
       g,
@@ -235,10 +236,12 @@ export async function freshMonths(
   const termEndMs = contract.termEnd ? Date.parse(contract.termEnd) : Infinity;
   const months = monthsOf(range.fromIndex, range.toIndex, timezone).filter((m) => m.endMs > termStartMs && m.startMs < termEndMs);
   const money = (d: Decimal) => formatMoney(d, currency);
+  // Indexed once: a book computes this for every contract.
+  const byMonth = byMonthOf(figures);
+  const finalizedStarts = new Set(figures.filter((f) => f.basis === "finalized").map((f) => f.startMs));
   return months.map((m): MonthFigures => {
-      const here = figures.map((f) => f.recognition.get(m.month)).filter((r): r is MonthRecognition => r !== undefined);
-      const overlapping = periods.filter((p) => p.startMs < m.endMs && p.endMs > m.startMs);
-      const finalized = overlapping.every((p) => figures.some((f) => f.startMs === p.startMs && f.basis === "finalized"));
+      const here = byMonth.get(m.month) ?? [];
+      const finalized = periods.every((p) => !(p.startMs < m.endMs && p.endMs > m.startMs) || finalizedStarts.has(p.startMs));
       const credits: CreditRow[] = rollforwards.flatMap((r) => (r.has(m.month) ? [r.get(m.month)!] : []));
       const platformFee = sum(here.map((r) => r.platformFee));
       const usage = sum(here.map((r) => r.usage));
@@ -324,6 +327,18 @@ export function withCloses(fresh: readonly MonthFigures[], stored: ReadonlyMap<s
     });
     return { ...m, recognized: { ...recognized, total: money(total) }, billed: money(new Decimal(m.billed).plus(add("billed"))), credits, catchUp };
   });
+}
+
+const byMonthCache = new WeakMap<object, Map<string, MonthRecognition[]>>();
+/** Each month's recognitions across the periods (computed once per list). */
+function byMonthOf(figures: readonly PeriodFigures[]): Map<string, MonthRecognition[]> {
+  let m = byMonthCache.get(figures);
+  if (!m) {
+    m = new Map();
+    for (const f of figures) for (const [month, r] of f.recognition) m.set(month, [...(m.get(month) ?? []), r]);
+    byMonthCache.set(figures, m);
+  }
+  return m;
 }
 
 /** A document line or a rating's line: what recognition needs of it. */
