@@ -2,6 +2,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
+  ContractTerms,
   Decimal,
   graduated,
   inputsHash,
@@ -320,5 +321,33 @@ describe("splitting a period into segments with identical terms", () => {
     const { split, whole } = ratePair(t, [240], (_f, i) => ({ api: i === 0 ? "0" : "3100" }));
     expect(split.total).toBe("1000.00");
     expect(whole.total).toBe("0.00");
+  });
+});
+
+describe("a grant amended by a version that never takes effect", () => {
+  // Found by the credits property (seed -183383574): v2 sets g1 to 0.00 but shares its effectiveFrom with v3,
+  // which wins. The service passes g1's balance from the latest definition (0.00); the engine, given no
+  // balance, must take the same amount rather than v1's 0.01 in force in the first hours.
+  it("takes the grant's amount from the latest version defining it, as the service's balances do", () => {
+    const grant = (amount: string, expiresAt: string) => [{ id: "g1", amount, grantedAt: "2025-06-01T00:00:00Z", expiresAt }];
+    const version = (version: number, effectiveFrom: string, t: Record<string, unknown>) => ({
+      version, effectiveFrom, signedAt: "2025-12-01T00:00:00Z", kind: version === 1 ? ("original" as const) : ("amendment" as const), reason: "x",
+      terms: ContractTerms.parse(t),
+    });
+    const r = ratePeriod({
+      contract: { id: "c", currency: "USD", timezone: "UTC", billingPeriod: "monthly", startDate: "2026-01-01", endDate: null, roundingMode: "half_up", allowTrueDown: false },
+      versions: [
+        version(1, "2026-01-01T00:00:00.000Z", { meters: [], prepaidCredits: grant("0.01", "2026-01-20T00:00:00Z") }),
+        version(2, "2026-01-01T04:00:00.000Z", { meters: [], prepaidCredits: grant("0.00", "2026-01-01T00:00:00Z") }),
+        version(3, "2026-01-01T04:00:00.000Z", { meters: [{ metric: "api", pricing: { model: "graduated", tiers: [{ upTo: null, unitPrice: "0", flatFee: "0.01" }] } }] }),
+      ],
+      period: { start: "2026-01-01T00:00:00.000Z", end: "2026-02-01T00:00:00.000Z" },
+      usage: [],
+      alreadyBilled: "0.00",
+      creditBalances: [],
+      previousCreditsApplied: [],
+      issuedPeriods: [],
+    });
+    expect(r.creditsApplied).toEqual([]);
   });
 });

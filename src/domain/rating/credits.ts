@@ -4,7 +4,7 @@
 // balance. One negative credit_applied line per grant used.
 import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, truncateMoney } from "../money.js";
 import { moneyText } from "./describe.js";
-import { type CompiledGrant, type PeriodPlan, parseDecimalInput } from "./plan.js";
+import { type CompiledGrant, type ParsedVersion, type PeriodPlan, parseDecimalInput } from "./plan.js";
 import { type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
 
 /** A rounded line with its amount as a Decimal (the value of `line.amount`). */
@@ -20,8 +20,21 @@ export interface Credits {
   creditsApplied: CreditAmount[];
 }
 
-export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["creditBalances"], lines: readonly RoundedLine[], currency: string): Credits {
+/**
+ * `versions`: every version of the contract. A grant absent from `creditBalances` has its full amount: the one
+ * the latest version defining it gives (by version number, in force or not), as the service computes the
+ * balances it passes (services/true-ups/rating-inputs.ts) — so a version that never takes effect (it shares
+ * its effectiveFrom with a later one) still amends the grant's amount, whichever way the balance arrives.
+ */
+export function applyCredits(
+  period: PeriodPlan,
+  versions: readonly ParsedVersion[],
+  creditBalances: RatingInput["creditBalances"],
+  lines: readonly RoundedLine[],
+  currency: string,
+): Credits {
   const balances = parseBalances(creditBalances);
+  const amounts = latestAmounts(versions);
   const payable = max(
     ZERO,
     sum(lines.filter((l) => l.line.kind !== "platform_fee").map((l) => l.amount)),
@@ -32,7 +45,7 @@ export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["cr
   for (const g of valid) {
     if (!remaining.isPositive() || remaining.isZero()) break;
     // A balance is never exceeded: it is truncated (not rounded) to the minor unit before use.
-    const available = max(ZERO, truncateMoney(balances.get(g.id) ?? g.amount, currency));
+    const available = max(ZERO, truncateMoney(balances.get(g.id) ?? amounts.get(g.id) ?? g.amount, currency));
     const applied = min(remaining, available);
     if (applied.isZero()) continue;
     remaining = remaining.minus(applied);
@@ -41,6 +54,19 @@ export function applyCredits(period: PeriodPlan, creditBalances: RatingInput["cr
     out.amounts.push(applied.negated());
   }
   return out;
+}
+
+const amountsByVersions = new WeakMap<readonly ParsedVersion[], Map<string, Decimal>>();
+
+/** Each grant's amount as the latest version defining it (by version number) says; cached per plan's version list. */
+function latestAmounts(versions: readonly ParsedVersion[]): Map<string, Decimal> {
+  let amounts = amountsByVersions.get(versions);
+  if (amounts === undefined) {
+    amounts = new Map();
+    for (const v of [...versions].sort((a, b) => a.version - b.version)) for (const g of v.terms.grants) amounts.set(g.id, g.amount);
+    amountsByVersions.set(versions, amounts);
+  }
+  return amounts;
 }
 
 // The valid grants of a period, by period plan: plans are cached (plan.ts), and the grants depend on nothing else.

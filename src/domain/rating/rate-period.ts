@@ -62,7 +62,7 @@ export function ratePeriod(input: RatingInput): RatingResult {
   const rounded = roundLines(segmentLines(charges, wording), contract); // rules 2–8
   const roundedUsageCharges = sum(rounded.filter((r) => countsTowardCommitment(r.line.kind)).map((r) => r.amount));
   rounded.push(...roundLines(commitmentLines(plan, usage, measured, roundedUsageCharges, round, wording), contract)); // rule 9
-  const credits = applyCredits(plan.current, input.creditBalances, rounded, contract.currency); // rule 10
+  const credits = applyCredits(plan.current, plan.versions, input.creditBalances, rounded, contract.currency); // rule 10
   const lines = [...rounded.map((r) => r.line), ...credits.lines];
   const comparison = compare(input, [...rounded.map((r) => r.amount), ...credits.amounts], credits.creditsApplied); // rule 11
 
