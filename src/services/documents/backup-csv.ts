@@ -4,14 +4,8 @@ import type { Sql } from "../../db/sql.js";
 import { minorUnits } from "../../domain/money.js";
 import { inclusiveDates } from "../../domain/rating/describe.js";
 import type { BilledSource } from "../../db/queries/billing.js";
+import { csvText } from "../csv.js";
 import { type DocumentLineView, getDocument, trimTo } from "./read.js";
-
-/** One CSV cell: quoted, quotes doubled; text that a spreadsheet would run as a formula is defused. */
-function cell(v: unknown): string {
-  let s = v === null || v === undefined ? "" : String(v);
-  if (/^[=+@\t\r]/.test(s) || (/^-/.test(s) && !/^-\d+(\.\d+)?$/.test(s))) s = `'${s}`;
-  return `"${s.replace(/"/g, '""')}"`;
-}
 
 function tiersText(e: Record<string, unknown>): string {
   if (!Array.isArray(e.tiers)) return "";
@@ -81,29 +75,28 @@ export async function documentBackupCsv(sql: Sql, id: string, detail: "customer"
   const timezone = contract?.timezone ?? "UTC";
   const digits = minorUnits(doc.currency);
   const columns = LINE_COLUMNS.filter((c) => detail === "full" || !c.full);
-  const row = (cells: unknown[]) => cells.map(cell).join(",");
 
-  const out = [
-    row(["customerId", contract?.customer_id]),
-    row(["contractId", doc.contractId]),
-    row(["number", doc.number]),
-    row(["kind", doc.kind]),
-    row(["period", inclusiveDates(Date.parse(doc.period.start), Date.parse(doc.period.end), timezone)]),
-    row(["timezone", timezone]),
-    row(["currency", doc.currency]),
-    row(["issuedAt", doc.issuedAt]),
-    "",
-    row(columns.map((c) => c.name)),
+  const out: unknown[][] = [
+    ["customerId", contract?.customer_id],
+    ["contractId", doc.contractId],
+    ["number", doc.number],
+    ["kind", doc.kind],
+    ["period", inclusiveDates(Date.parse(doc.period.start), Date.parse(doc.period.end), timezone)],
+    ["timezone", timezone],
+    ["currency", doc.currency],
+    ["issuedAt", doc.issuedAt],
+    [],
+    columns.map((c) => c.name),
   ];
-  for (const l of doc.lines) out.push(row(columns.map((c) => c.value(l, l.explanation as Explanation))));
+  for (const l of doc.lines) out.push(columns.map((c) => c.value(l, l.explanation as Explanation)));
 
   // Totals under the lines: the label in `kind`, the figure in `amount`, what it cites in `description`.
   const total = (label: string, amount: string, description: string) =>
-    row(columns.map((c) => (c.name === "kind" ? label : c.name === "amount" ? amount : c.name === "description" ? description : "")));
+    columns.map((c) => (c.name === "kind" ? label : c.name === "amount" ? amount : c.name === "description" ? description : ""));
   out.push(total("subtotal", doc.subtotal, "the period's total"));
   if (!sources) out.push(total("alreadyBilled", doc.alreadyBilled, ""));
   else if (sources.length === 0) out.push(total("alreadyBilled", doc.alreadyBilled, "nothing billed before"));
   else for (const b of sources) out.push(total("alreadyBilled", trimTo(digits, b.amount), `${b.reference} (${SOURCE_NAMES[b.source]})`));
   out.push(total("amount", doc.amount, doc.kind === "invoice" ? "due" : "credited"));
-  return { filename: `${doc.number}-backup.csv`, csv: `${out.join("\r\n")}\r\n` };
+  return { filename: `${doc.number}-backup.csv`, csv: csvText(out, { quoted: true }) };
 }

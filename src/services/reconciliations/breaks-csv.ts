@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import { stringify } from "csv-stringify";
 import type { Database } from "../../db/client.js";
 import { breakRows } from "../../db/queries/reconciliations.js";
+import { defuseFormula } from "../csv.js";
 import { type BreakView, runOrNotFound, toBreakView } from "./read.js";
 
 /** The columns, named as the break's JSON names them. */
@@ -30,11 +31,6 @@ const COLUMNS: Array<{ name: string; value: (b: BreakView) => string | null }> =
 ];
 
 const PAGE = 1000;
-
-/** Text a spreadsheet would run as a formula is defused with a leading apostrophe (a negative number is kept). */
-export function defuseFormula(s: string): string {
-  return /^[=+@\t\r]/.test(s) || (/^-/.test(s) && !/^-\d+(\.\d+)?$/.test(s)) ? `'${s}` : s;
-}
 
 export async function breaksCsv(
   db: Database,

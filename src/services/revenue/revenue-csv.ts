@@ -1,7 +1,6 @@
 // The revenue reports as CSV (DESIGN.md §7.2): one row per month (and per currency for the book), the columns
 // named as the JSON names them, credits summed over grants. Written by csv-stringify.
-import { stringify } from "csv-stringify/sync";
-import { defuseFormula } from "../reconciliations/breaks-csv.js";
+import { csvText } from "../csv.js";
 import type { BookView } from "./book-revenue.js";
 import type { JournalView } from "./journal.js";
 import type { ContractRevenueView } from "./contract-revenue.js";
@@ -10,8 +9,7 @@ import { Decimal, ZERO, formatMoney } from "../../domain/index.js";
 const RECOGNIZED = ["platformFee", "usage", "commitment", "breakage", "total"] as const;
 const CREDITS = ["opening", "additions", "recognized", "expired", "closing"] as const;
 
-const csv = (header: string[], rows: (string | number)[][]) =>
-  stringify([header, ...rows.map((r) => r.map((v) => defuseFormula(String(v))))], { record_delimiter: "\r\n" });
+const csv = (header: string[], rows: (string | number)[][]) => csvText([header, ...rows]);
 
 export function contractRevenueCsv(r: ContractRevenueView): string {
   return csv(
