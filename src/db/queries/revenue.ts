@@ -6,8 +6,8 @@ export interface LatestDocumentRow {
   contract_id: string;
   id: string;
   kind: "invoice" | "credit_memo";
-  period_start: Date;
-  period_end: Date;
+  /** Epoch ms (a number parses far faster than a timestamptz, 120,000 times in a book). */
+  period_start_ms: number;
   lines: { kind: string; metric: string | null; amount: string; explanation: Record<string, unknown> }[];
   credits: { grantId: string; amount: string }[];
 }
@@ -22,8 +22,11 @@ const LATEST = `SELECT DISTINCT ON (contract_id, period_start) id, contract_id, 
  */
 export async function latestDocumentsOf(sql: Sql, contractIds: readonly string[]): Promise<LatestDocumentRow[]> {
   const ids = [[...contractIds]];
+  // A book sorts and joins a few hundred thousand rows: in memory, not in temporary files (this transaction only).
+  if (contractIds.length > 100) await sql.query(`SET LOCAL work_mem = '64MB'`);
   const docs = await sql.query<Omit<LatestDocumentRow, "lines" | "credits">>(
-    `SELECT l.contract_id::text AS contract_id, l.id::text AS id, l.kind, l.period_start, l.period_end FROM (${LATEST}) l ORDER BY l.contract_id, l.period_start`,
+    `SELECT l.contract_id::text AS contract_id, l.id::text AS id, l.kind, (extract(epoch FROM l.period_start) * 1000)::float8 AS period_start_ms
+     FROM (${LATEST}) l ORDER BY l.contract_id, l.period_start`,
     ids,
   );
   const lines = await sql.query<{ document_id: string; kind: string; metric: string | null; amount: string; seg_from: string | null; seg_to: string | null; aggregation: string | null; filter: string | null }>(

@@ -71,6 +71,7 @@ const overlapMs = (aFrom: number, aTo: number, bFrom: number, bTo: number) => Ma
 /** What each month of the period recognizes, by month ("YYYY-MM"), every month of the period present. */
 export function recognizePeriod(p: PeriodRevenueInput, t: RecognitionTerms): Map<string, MonthRecognition> {
   const months = monthsOverlapping(p.startMs, p.endMs, t.timezone);
+  if (months.length === 1) return oneMonth(p, months[0]!.month);
   const out = new Map<string, MonthRecognition>(months.map((m) => [m.month, { platformFee: ZERO, usage: ZERO, commitment: ZERO, credits: new Map() }]));
   const spread = (amount: Decimal, over: RevenueMonth[], weights: Decimal[]) => spreadCumulative(amount, weights, t.currency, t.roundingMode).map((a, i) => ({ month: over[i]!.month, amount: a }));
   const byTime = (from: number, to: number) => {
@@ -122,6 +123,18 @@ export function recognizePeriod(p: PeriodRevenueInput, t: RecognitionTerms): Map
     }
   }
   return out;
+}
+
+/** A period inside one month (a monthly contract's): every line is that month's, nothing to spread. */
+function oneMonth(p: PeriodRevenueInput, month: string): Map<string, MonthRecognition> {
+  const r: MonthRecognition = { platformFee: ZERO, usage: ZERO, commitment: ZERO, credits: new Map() };
+  for (const l of p.lines) {
+    if (l.kind === "platform_fee") r.platformFee = r.platformFee.plus(toDecimal(l.amount));
+    else if (l.kind === "usage" || l.kind === "contract_discount" || l.kind === "contract_cap") r.usage = r.usage.plus(toDecimal(l.amount));
+    else if (l.kind === "commitment_shortfall") r.commitment = r.commitment.plus(toDecimal(l.amount));
+  }
+  for (const c of p.creditsApplied) r.credits.set(c.grantId, (r.credits.get(c.grantId) ?? ZERO).plus(toDecimal(c.amount)));
+  return new Map([[month, r]]);
 }
 
 export interface GrantTerms {

@@ -182,7 +182,7 @@ export async function freshMonths(
   const rangeStartMs = monthsOf(range.fromIndex, range.fromIndex, timezone)[0]!.startMs;
   const needed = grants.length > 0 ? periods : periods.filter((p) => p.endMs > rangeStartMs);
 
-  const documents = new Map((preloaded?.documents ?? (await latestDocumentsOf(sql, [contractId]))).map((d) => [d.period_start.getTime(), d]));
+  const documents = new Map((preloaded?.documents ?? (await latestDocumentsOf(sql, [contractId]))).map((d) => [d.period_start_ms, d]));
   const terms = { timezone, currency, roundingMode: contract.roundingMode };
   const figures: PeriodFigures[] = [];
   for (const p of needed) {
