@@ -308,6 +308,17 @@ function meterRules(meters: ReadonlyArray<z.output<typeof Meter>>, ctx: z.Refine
 
 /** Terms as validated and defaulted: what the engine receives. */
 export type ContractTerms = z.output<typeof ContractTerms>;
+export type PrepaidCredit = ContractTerms["prepaidCredits"][number];
+
+/**
+ * Each grant as the latest version defining its id says (versions in version order, in force or not): the
+ * amount the service's balances start from, and the grant a revenue rollforward follows.
+ */
+export function latestGrantDefinitions(versions: readonly { terms: unknown }[]): Map<string, PrepaidCredit> {
+  const byId = new Map<string, PrepaidCredit>();
+  for (const v of versions) for (const g of (v.terms as Partial<ContractTerms>).prepaidCredits ?? []) byId.set(g.id, g);
+  return byId;
+}
 export type ContractTermsInput = z.input<typeof ContractTerms>;
 export type Meter = z.output<typeof Meter>;
 export type Pricing = z.output<typeof Pricing>;

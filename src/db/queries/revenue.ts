@@ -71,8 +71,8 @@ export async function billedAmounts(sql: Sql, contractIds: readonly string[]): P
   );
 }
 
-/** Each contract's closed months (figures as stored), for a whole book at once. */
-export async function closedMonthsOfMany<T>(sql: Sql, contractIds: readonly string[]): Promise<{ contract_id: string; month: string; figures: T }[]> {
+/** Each contract's closed months (figures as stored), for one contract or a whole book. */
+export async function closedMonthsOf<T>(sql: Sql, contractIds: readonly string[]): Promise<{ contract_id: string; month: string; figures: T }[]> {
   return sql.query<{ contract_id: string; month: string; figures: T }>(
     `SELECT contract_id::text AS contract_id, month, figures FROM revenue_closed_months WHERE contract_id = ANY($1::uuid[]) ORDER BY contract_id, month`,
     [[...contractIds]],
@@ -140,10 +140,6 @@ export async function insertClosedMonths(sql: Sql, closeMonth: string, rows: rea
       [closeMonth, chunk.map((r) => r.contractId), chunk.map((r) => r.month), chunk.map((r) => JSON.stringify(r.figures))],
     );
   }
-}
-
-export async function closedMonthsOf<T>(sql: Sql, contractId: string): Promise<{ month: string; figures: T }[]> {
-  return sql.query<{ month: string; figures: T }>(`SELECT month, figures FROM revenue_closed_months WHERE contract_id = $1::uuid ORDER BY month`, [contractId]);
 }
 
 /** Contracts whose term started before the instant (the ones a close can hold months of). */

@@ -51,6 +51,7 @@ import type { ContractRecord, VersionRecord } from "../../db/queries/contracts.j
 import { conflict } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
 import { idempotent } from "../idempotency.js";
+import { toVersionView } from "../contracts/read.js";
 import { ratingContractOf } from "../true-ups/rating-inputs.js";
 import { type RunView, toRunView } from "./read.js";
 
@@ -310,14 +311,7 @@ async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, no
   });
 }
 
-const versionOf = (v: VersionRecord): ContractVersion => ({
-  version: v.version,
-  effectiveFrom: new Date(v.effectiveFrom).toISOString(),
-  signedAt: new Date(v.signedAt).toISOString(),
-  kind: v.kind as ContractVersion["kind"],
-  reason: v.reason,
-  terms: v.terms as ContractVersion["terms"],
-});
+const versionOf = (v: VersionRecord): ContractVersion => ({ ...toVersionView(v), kind: v.kind as ContractVersion["kind"] });
 
 /** A rating input of one billing period of a broken contract, and the usage it still needs (clipped windows). */
 interface PeriodToPrice {

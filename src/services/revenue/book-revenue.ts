@@ -2,7 +2,7 @@
 // credits summed over grants. Each contract's months are its own timezone's; the book adds them by name.
 import type { Database } from "../../db/client.js";
 import { contractsWithVersions } from "../../db/queries/contracts.js";
-import { billedAmounts, closedMonthsOfMany, contractsOfBook, latestClose, latestDocumentsOf } from "../../db/queries/revenue.js";
+import { billedAmounts, closedMonthsOf, contractsOfBook, latestClose, latestDocumentsOf } from "../../db/queries/revenue.js";
 import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
 import { type Decimal, ZERO, formatMoney, monthAt, monthIndex } from "../../domain/index.js";
@@ -46,13 +46,17 @@ export async function reportsOfBook(sql: Sql, range: { fromIndex: number; toInde
   const contracts = await contractsWithVersions(sql, ids);
   const group = <T extends { contract_id: string }>(rows: T[]) => {
     const out = new Map<string, T[]>();
-    for (const r of rows) out.set(r.contract_id, [...(out.get(r.contract_id) ?? []), r]);
+    for (const r of rows) {
+      const list = out.get(r.contract_id);
+      if (list) list.push(r);
+      else out.set(r.contract_id, [r]);
+    }
     return out;
   };
   const documents = group(await latestDocumentsOf(sql, ids));
   const billed = group(await billedAmounts(sql, ids));
   const close = await latestClose(sql);
-  const closed = close ? group(await closedMonthsOfMany<MonthFigures>(sql, ids)) : new Map();
+  const closed = close ? group(await closedMonthsOf<MonthFigures>(sql, ids)) : new Map();
   const closedThrough = close ? monthIndex(close.month)! : null;
   const reports: ContractRevenueView[] = [];
   for (const [i, c] of contracts.entries()) {

@@ -24,6 +24,7 @@ import {
   formatMoney,
   grantRollforward,
   isPlainSum,
+  latestGrantDefinitions,
   monthIndex,
   monthIndexAt,
   monthText,
@@ -147,7 +148,7 @@ export async function reportOf(
   // Catch-up compares every closed month of the contract, so they are all computed afresh.
   const firstMonth = monthIndexAt(Date.parse(contract.termStart), contract.timezone);
   const fresh = await freshMonths(sql, contract, { fromIndex: Math.min(range.fromIndex, firstMonth), toIndex: Math.max(range.toIndex, closedThrough) }, now, preloaded);
-  const stored = new Map((preloaded?.closed ?? (await closedMonthsOf<MonthFigures>(sql, contractId))).map((r) => [r.month, r.figures]));
+  const stored = new Map((preloaded?.closed ?? (await closedMonthsOf<MonthFigures>(sql, [contractId]))).map((r) => [r.month, r.figures]));
   const months = withCloses(fresh, stored, closedThrough, contract.currency).filter((m) => {
     const i = monthIndex(m.month)!;
     return i >= range.fromIndex && i <= range.toIndex;
@@ -335,7 +336,12 @@ function byMonthOf(figures: readonly PeriodFigures[]): Map<string, MonthRecognit
   let m = byMonthCache.get(figures);
   if (!m) {
     m = new Map();
-    for (const f of figures) for (const [month, r] of f.recognition) m.set(month, [...(m.get(month) ?? []), r]);
+    for (const f of figures)
+      for (const [month, r] of f.recognition) {
+        const list = m.get(month);
+        if (list) list.push(r);
+        else m.set(month, [r]);
+      }
     byMonthCache.set(figures, m);
   }
   return m;
@@ -351,15 +357,14 @@ interface SourceLine {
   filter?: Filter | null;
 }
 
-/** The grants of the contract's versions (a later version's definition of an id wins). */
+/** The grants of the contract's versions, as the latest version defining each says (as the rating's balances). */
 function grantsOf(contract: Contract) {
-  const byId = new Map<string, { grantId: string; amount: Decimal; grantedAtMs: number; expiresAtMs: number }>();
-  for (const v of contract.versions) {
-    const t = v.terms as { prepaidCredits?: { id: string; amount: string; grantedAt: string; expiresAt: string }[] };
-    for (const g of t.prepaidCredits ?? [])
-      byId.set(g.id, { grantId: g.id, amount: new Decimal(g.amount), grantedAtMs: Date.parse(g.grantedAt), expiresAtMs: Date.parse(g.expiresAt) });
-  }
-  return [...byId.values()];
+  return [...latestGrantDefinitions(contract.versions).values()].map((g) => ({
+    grantId: g.id,
+    amount: new Decimal(g.amount),
+    grantedAtMs: Date.parse(g.grantedAt),
+    expiresAtMs: Date.parse(g.expiresAt),
+  }));
 }
 
 /**

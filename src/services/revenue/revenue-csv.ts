@@ -4,7 +4,7 @@ import { csvText } from "../csv.js";
 import type { BookView } from "./book-revenue.js";
 import type { JournalView } from "./journal.js";
 import type { ContractRevenueView } from "./contract-revenue.js";
-import { Decimal, ZERO, formatMoney } from "../../domain/index.js";
+import { ZERO, formatMoney } from "../../domain/index.js";
 
 const RECOGNIZED = ["platformFee", "usage", "commitment", "breakage", "total"] as const;
 const CREDITS = ["opening", "additions", "recognized", "expired", "closing"] as const;
@@ -21,7 +21,7 @@ export function contractRevenueCsv(r: ContractRevenueView): string {
       ...RECOGNIZED.map((c) => m.recognized[c]),
       m.basis,
       m.billed,
-      ...CREDITS.map((c) => formatMoney(m.credits.reduce((s, g) => s.plus(g[c]), ZERO as Decimal), r.currency)),
+      ...CREDITS.map((c) => formatMoney(m.credits.reduce((s, g) => s.plus(g[c]), ZERO), r.currency)),
     ]),
   );
 }

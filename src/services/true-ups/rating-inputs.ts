@@ -7,7 +7,7 @@ import { type ContractRecord, versionsOf } from "../../db/queries/contracts.js";
 import { measureUsage } from "../../db/queries/measures.js";
 import { sumUsage } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
-import { type ContractVersion, type CreditBalance, Decimal, type PeriodRef, type RatingContract, type RatingInput, usageRequest } from "../../domain/index.js";
+import { type ContractVersion, type CreditBalance, Decimal, type PeriodRef, type RatingContract, type RatingInput, latestGrantDefinitions, usageRequest } from "../../domain/index.js";
 
 export interface IssuedDocumentRef {
   id: string;
@@ -52,8 +52,7 @@ async function versionsFor(sql: Sql, contractId: string): Promise<ContractVersio
 
 /** A grant's balance (rule 10): its amount, from the latest version that defines it, minus the credits other periods used. */
 function creditBalancesOf(versions: ContractVersion[], usedElsewhere: { grant_id: string; used: string }[]): CreditBalance[] {
-  const grantAmounts = new Map<string, string>();
-  for (const v of versions) for (const g of v.terms.prepaidCredits ?? []) grantAmounts.set(g.id, g.amount);
+  const grantAmounts = new Map([...latestGrantDefinitions(versions)].map(([id, g]) => [id, g.amount]));
   const used = new Map(usedElsewhere.map((b) => [b.grant_id, new Decimal(b.used)]));
   return [...grantAmounts].map(([grantId, amount]) => ({
     grantId,
