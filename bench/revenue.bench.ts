@@ -10,7 +10,7 @@
 // Env: BENCH_CONTRACTS (10000), BENCH_REPORTS (200: per-contract reports timed), BENCH_BOOK_RUNS (3).
 import { performance } from "node:perf_hooks";
 import { fixedClock } from "../src/clock.js";
-import { ContractTerms } from "../src/domain/index.js";
+import { ContractTerms, Decimal } from "../src/domain/index.js";
 import { run, withBench } from "./harness.js";
 
 const int = (name: string, dflt: number) => Number.parseInt(process.env[name] ?? String(dflt), 10);
@@ -126,7 +126,7 @@ async function main() {
        WHERE d.currency = 'USD' AND d.period_start = '2026-03-01T00:00:00Z'`,
     );
     const march = usd.months.find((m: any) => m.month === "2026-03");
-    if (Number(march.recognized.total) !== Number(check.total)) throw new Error(`the book's March ${march.recognized.total} ≠ the lines' ${check.total}`);
+    if (!new Decimal(march.recognized.total).eq(check.total)) throw new Error(`the book's March ${march.recognized.total} ≠ the lines' ${check.total}`);
 
     const { rows: ids } = await q(`SELECT id::text AS id FROM contracts ORDER BY md5(id::text) LIMIT $1`, [REPORTS]);
     const one: number[] = [];
