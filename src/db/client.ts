@@ -43,6 +43,8 @@ export function connectDatabase(url: string, poolSize = 10, timeouts: DatabaseTi
   });
   // An idle client losing its server (PostgreSQL restarted) must not crash the process.
   pool.on("error", () => undefined);
+  // Nor an error on a checked-out client between queries (graphile-worker's LISTEN connection is one).
+  pool.on("connect", (client) => client.on("error", () => undefined));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   return {
     pool,

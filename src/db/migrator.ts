@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { sha256Hex } from "../domain/sha256.js";
+import { installJobQueue } from "./job-queue.js";
 
 // The same relative path from src/db (tsx) and dist/db (node dist/server.js): the image ships prisma/ beside dist/.
 export const MIGRATIONS_DIR = resolve(import.meta.dirname, "../../prisma/migrations");
@@ -76,6 +77,8 @@ export async function migrate(databaseUrl: string, dir = MIGRATIONS_DIR): Promis
         throw new Error(`migration ${m.name} failed: ${(e as Error).message}`);
       }
     }
+    // After ours, which create the runtime role it is granted to (docs/webhooks.md).
+    await installJobQueue(databaseUrl, client);
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_MIGRATE_LOCK]).catch(() => undefined);
     await client.end();

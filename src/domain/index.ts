@@ -19,3 +19,6 @@ export { priceBreaks, type BreakUnits, type MetricCharge } from "./reconciliatio
 export * from "./revenue/months.js";
 export * from "./revenue/recognize.js";
 export * from "./revenue/journal.js";
+export * from "./alerts.js";
+export * from "./webhooks.js";
+export { countsTowardCommitment } from "./rating/commitment.js";

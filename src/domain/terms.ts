@@ -207,6 +207,30 @@ const PrepaidCreditGrant = z
     path: ["expiresAt"],
   });
 
+/** What an alert watches (DESIGN.md §9, docs/webhooks.md). */
+export const ALERT_KINDS = ["included_share", "quantity", "commitment_share", "credit_balance"] as const;
+export type AlertKind = (typeof ALERT_KINDS)[number];
+const SHARE_KINDS: readonly AlertKind[] = ["included_share", "commitment_share"];
+
+export const AlertTerm = z
+  .object({
+    id: z.string().min(1).max(100).describe("The alert's id, unique within the terms: it fires at most once per contract, id and billing period"),
+    kind: z
+      .enum(ALERT_KINDS)
+      .describe(
+        "included_share: the meter's usage so far reached threshold × its included units; quantity: the meter's usage so far reached threshold; " +
+          "commitment_share: the period's usage charges so far reached threshold × the period commitment; credit_balance: the remaining prepaid " +
+          "balance fell to or below threshold (money)",
+      ),
+    metric: MetricName.optional().describe("included_share and quantity (required there): the meter's id (its metric unless it has its own id)"),
+    grantId: z.string().min(1).max(100).optional().describe("credit_balance only: the grant watched; absent, all grants valid in the period together"),
+    threshold: QuantityString.refine((s) => /[1-9]/.test(s), "must be greater than zero").describe(
+      "A positive decimal string: a share (at most 10, e.g. \"0.8\"), a quantity, or money for credit_balance",
+    ),
+  })
+  .strict()
+  .describe("A threshold watched in the current billing period after every usage batch, void, amendment and issued document");
+
 export const ContractTerms = z
   .object({
     platformFee: z
@@ -258,16 +282,40 @@ export const ContractTerms = z
       .nullable()
       .optional()
       .describe("Who decides this contract's exceptions (a person or team, e.g. revops-lead): shown as `owner` on each exception"),
+    alerts: z.array(AlertTerm).max(50).optional().describe("Thresholds that raise an alert (and a usage.threshold_crossed webhook) once per period. Absent: none"),
   })
   .strict()
   .superRefine((t, ctx) => {
     meterRules(t.meters, ctx);
+    alertRules(t, ctx);
     const grants = new Set<string>();
     t.prepaidCredits.forEach((g, i) => {
       if (grants.has(g.id)) ctx.addIssue({ code: "custom", path: ["prepaidCredits", i, "id"], message: `grant id "${g.id}" appears twice` });
       grants.add(g.id);
     });
   });
+
+/** An alert names what exists in the same terms: a meter, a grant, a period commitment. */
+function alertRules(t: { meters: ReadonlyArray<z.output<typeof Meter>>; prepaidCredits: ReadonlyArray<{ id: string }>; commitment?: { scope: string } | null | undefined; alerts?: ReadonlyArray<z.output<typeof AlertTerm>> | undefined }, ctx: z.RefinementCtx): void {
+  const meterIds = new Set(t.meters.map(meterIdOf));
+  const grantIds = new Set(t.prepaidCredits.map((g) => g.id));
+  const ids = new Set<string>();
+  (t.alerts ?? []).forEach((a, i) => {
+    const at = (field: string, message: string) => ctx.addIssue({ code: "custom", path: ["alerts", i, field], message });
+    if (ids.has(a.id)) at("id", `alert id "${a.id}" appears twice`);
+    ids.add(a.id);
+    const perMeter = a.kind === "included_share" || a.kind === "quantity";
+    if (perMeter && a.metric === undefined) at("metric", `is required for kind ${a.kind}`);
+    if (perMeter && a.metric !== undefined && !meterIds.has(a.metric)) at("metric", `names no meter of these terms (meters: ${[...meterIds].join(", ") || "none"})`);
+    if (!perMeter && a.metric !== undefined) at("metric", `is only allowed for kinds included_share and quantity`);
+    if (a.kind !== "credit_balance" && a.grantId !== undefined) at("grantId", "is only allowed for kind credit_balance");
+    if (a.grantId !== undefined && !grantIds.has(a.grantId)) at("grantId", `names no grant of these terms (prepaidCredits: ${[...grantIds].join(", ") || "none"})`);
+    if (a.kind === "commitment_share" && t.commitment?.scope !== "period") at("kind", "commitment_share needs a commitment with scope period");
+    if (SHARE_KINDS.includes(a.kind) && compareDecimalStrings(a.threshold, "10") > 0) at("threshold", "a share must be at most 10");
+    if (a.kind === "credit_balance" && !decimalPattern(14, 6).test(a.threshold))
+      at("threshold", "must be money: at most 14 integer and 6 fraction digits");
+  });
+}
 
 /**
  * Meters name their ids once per version; a metric with several meters needs explicit ids, and its meters
@@ -322,3 +370,4 @@ export function latestGrantDefinitions(versions: readonly { terms: unknown }[]):
 export type ContractTermsInput = z.input<typeof ContractTerms>;
 export type Meter = z.output<typeof Meter>;
 export type Pricing = z.output<typeof Pricing>;
+export type AlertTerm = z.output<typeof AlertTerm>;

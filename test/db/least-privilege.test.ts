@@ -111,7 +111,7 @@ describe("the runtime role", () => {
     expect(tables.rows.filter((r) => r.insert).map((r) => r.name)).not.toContain("document_counters");
     const updatable = await runtime.query<{ table_name: string; columns: string[] }>(
       `SELECT table_name, array_agg(column_name::text ORDER BY column_name) AS columns FROM information_schema.column_privileges
-       WHERE grantee = $1 AND privilege_type = 'UPDATE' GROUP BY table_name ORDER BY table_name`,
+       WHERE grantee = $1 AND privilege_type = 'UPDATE' AND table_schema = 'public' GROUP BY table_name ORDER BY table_name`,
       [RUNTIME_GROUP],
     );
     expect(Object.fromEntries(updatable.rows.map((r) => [r.table_name, r.columns]))).toEqual({
@@ -124,7 +124,18 @@ describe("the runtime role", () => {
       usage_events: ["void_reason", "voided_at", "voided_by"],
       usage_dimensions: ["properties"],
       usage_rollups: ["events", "max_quantity", "quantity"],
+      // An attempt is completed once; an endpoint is changed by an admin or disabled by a 410.
+      webhook_deliveries: ["attempted_at", "duration_ms", "error", "next_attempt_at", "response_code", "status"],
+      webhook_endpoints: ["description", "disabled_reason", "event_types", "status", "updated_at", "url"],
     });
+    // The job queue (graphile-worker's own schema) is the one place the runtime role deletes: a completed job.
+    const queue = await owner.query<{ name: string; ok: boolean }>(
+      `SELECT c.relname AS name, has_table_privilege($1, c.oid, 'SELECT, INSERT, UPDATE, DELETE') AS ok
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'graphile_worker' AND c.relkind = 'r'`,
+      [RUNTIME_GROUP],
+    );
+    expect(queue.rows.length).toBeGreaterThan(0);
+    expect(queue.rows.filter((r) => !r.ok)).toEqual([]);
   });
 
   it("cannot SET session_replication_role = replica (which would skip every trigger)", async () => {
