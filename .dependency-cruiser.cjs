@@ -43,7 +43,7 @@ module.exports = {
       from: {
         orphan: true,
         path: "^src/",
-        pathNot: ["^src/server\\.ts$", "^src/generated/", "\\.d\\.ts$"],
+        pathNot: ["^src/server\\.ts$", "^src/worker-process\\.ts$", "^src/generated/", "\\.d\\.ts$"],
       },
       to: {},
     },

@@ -14,8 +14,8 @@ export const CLIENT_TYPES_FILE = resolve(import.meta.dirname, "../test/generated
 
 export async function openapiDocument(): Promise<string> {
   const db = connectDatabase("postgresql://openapi@127.0.0.1:1/unused", 1);
-  // Defaults only and no API key: the document must not depend on the environment it is generated in.
-  const app = await appOn(db);
+  // Defaults only (no worker: nothing runs) and no API key: the document must not depend on the environment it is generated in.
+  const app = await appOn(db, { env: { WORKER: "off" } });
   try {
     await app.ready();
     return `${JSON.stringify(app.swagger(), null, 2)}\n`;

@@ -19,13 +19,16 @@ import { ProblemError } from "./http/problems.js";
 import { healthRoutes } from "./http/routes/health.js";
 import { v1Routes } from "./http/routes/v1.js";
 import { configureAuditSigning } from "./services/audit/checkpoints.js";
+import { type WorkerConfig, startWorker } from "./worker.js";
+import { STANDARD_RETRY_SCHEDULE } from "./domain/webhooks.js";
 
 export interface AppOptions {
   config: Pick<
     Config,
     "BODY_LIMIT_BYTES" | "RATE_LIMIT_PER_MINUTE" | "AUTH_FAILURES_PER_MINUTE" | "REQUEST_TIMEOUT_MS" | "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS"
   > &
-    Partial<Pick<Config, "AUDIT_SIGNING_KEY" | "AUDIT_CHECKPOINT_EVERY" | "REVENUE_ACCOUNTS">>;
+    Partial<Pick<Config, "AUDIT_SIGNING_KEY" | "AUDIT_CHECKPOINT_EVERY" | "REVENUE_ACCOUNTS" | "WORKER" | "WEBHOOK_DENY_PRIVATE">> &
+    Partial<WorkerConfig>;
   /** The audit checkpoints' signing key when it does not come from AUDIT_SIGNING_KEY (src/audit-key.ts). */
   auditSigningKey?: Buffer;
   db: Database;
@@ -37,6 +40,8 @@ export interface AppOptions {
   maxEventLoopDelayMs?: number;
   /** Tests force the overloaded state through this. */
   isOverloaded?: () => boolean;
+  /** The webhook retries' jitter (tests pin it). */
+  random?: () => number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -111,6 +116,30 @@ export async function buildApp(opts: AppOptions) {
 
   await app.register(healthRoutes, { db: opts.db });
   await app.register(v1Routes, { prefix: "/v1", db: opts.db, config: opts.config, clock: opts.clock ?? systemClock });
+
+  // The job worker runs beside the routes unless WORKER=off (then `npm run worker` processes run the jobs).
+  if ((opts.config.WORKER ?? "inline") === "inline") {
+    let runner: Awaited<ReturnType<typeof startWorker>> | undefined;
+    const c = opts.config;
+    app.addHook("onReady", async () => {
+      runner = await startWorker({
+        db: opts.db,
+        clock: opts.clock ?? systemClock,
+        logger: typeof opts.logger === "object" ? opts.logger : undefined,
+        config: {
+          WORKER_CONCURRENCY: c.WORKER_CONCURRENCY ?? 4,
+          WEBHOOK_RETRY_SCHEDULE: c.WEBHOOK_RETRY_SCHEDULE ?? [...STANDARD_RETRY_SCHEDULE],
+          WEBHOOK_TIMEOUT_MS: c.WEBHOOK_TIMEOUT_MS ?? 15_000,
+          WEBHOOK_DENY_PRIVATE: c.WEBHOOK_DENY_PRIVATE ?? false,
+          JOB_LOCK_TIMEOUT_SECONDS: c.JOB_LOCK_TIMEOUT_SECONDS ?? 120,
+        },
+        ...(opts.random ? { random: opts.random } : {}),
+      });
+    });
+    app.addHook("onClose", async () => {
+      await runner?.stop();
+    });
+  }
   return app;
 }
 

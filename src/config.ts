@@ -1,5 +1,6 @@
 // Environment parsed once, at start-up. A bad value stops the process with a message naming the variable.
 import { z } from "zod";
+import { STANDARD_RETRY_SCHEDULE, parseRetrySchedule } from "./domain/webhooks.js";
 import { ACCOUNT_ROLES, type AccountRole, type Accounts, DEFAULT_ACCOUNTS } from "./domain/revenue/journal.js";
 
 /** REVENUE_ACCOUNTS="deferred_revenue=2400,revenue_usage=4010": the journal's account names, over the defaults. */
@@ -83,10 +84,32 @@ const ConfigSchema = z.object({
   AUDIT_CHECKPOINT_EVERY: intFromEnv(1000, 1, 10_000_000),
   /** The journal's account names (docs/revenue.md). */
   REVENUE_ACCOUNTS: AccountsSpec.default(DEFAULT_ACCOUNTS),
+  /** inline: the job worker (alerts, webhooks) runs in this process; off: only `npm run worker` processes run jobs (docs/webhooks.md). */
+  WORKER: z.enum(["inline", "off"]).default("inline"),
+  /** Jobs one worker runs at once. */
+  WORKER_CONCURRENCY: intFromEnv(4, 1, 100),
+  /** Seconds before each delivery attempt, comma-separated (the first usually 0); default the Standard Webhooks schedule. */
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .transform((s, ctx) => {
+      const parsed = parseRetrySchedule(s);
+      if (!parsed) ctx.addIssue({ code: "custom", message: "must be comma-separated whole seconds, e.g. 0,5,300" });
+      return parsed ?? [];
+    })
+    .default([...STANDARD_RETRY_SCHEDULE]),
+  /** A delivery attempt is abandoned (and retried) after this long. */
+  WEBHOOK_TIMEOUT_MS: intFromEnv(15_000, 100, 120_000),
+  /** true: endpoints may not point at private, loopback or link-local addresses. */
+  WEBHOOK_DENY_PRIVATE: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  /** A job locked longer than this belongs to a worker that died: it is released and runs again. */
+  JOB_LOCK_TIMEOUT_SECONDS: intFromEnv(120, 5, 86_400),
 }).superRefine((c, ctx) => {
   // Without DATABASE_URL the embedded PostgreSQL sets up both roles itself: an owner URL alone is a mistake.
   if (c.MIGRATION_DATABASE_URL && !c.DATABASE_URL)
     ctx.addIssue({ code: "custom", path: ["MIGRATION_DATABASE_URL"], message: "needs DATABASE_URL (the role the service runs as) too" });
+  // A live worker's delivery must never look dead: the lock outlives the longest attempt.
+  if (c.JOB_LOCK_TIMEOUT_SECONDS * 1000 <= c.WEBHOOK_TIMEOUT_MS + 1000)
+    ctx.addIssue({ code: "custom", path: ["JOB_LOCK_TIMEOUT_SECONDS"], message: "must be longer than WEBHOOK_TIMEOUT_MS plus a second" });
 });
 
 export type Config = z.output<typeof ConfigSchema>;

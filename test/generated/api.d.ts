@@ -661,10 +661,132 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Alerts that fired, in firing order
+         * @description Each alert of a contract's terms fires at most once per billing period (DESIGN.md §9).
+         */
+        get: operations["listAlerts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Webhook endpoints (without their secrets) */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Register a webhook endpoint; its secret is in this answer only
+         * @description Deliveries follow the Standard Webhooks specification: headers webhook-id, webhook-timestamp and webhook-signature (v1, + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` keyed with the secret's decoded bytes).
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One webhook endpoint (without its secret) */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /** Change an endpoint's url, event types, description or status (re-enabling too) */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook-deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every delivery attempt, newest first */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-deliveries/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attempt a delivery's event again, now
+         * @description A new attempt of the same event (same webhook-id) to the same endpoint: one attempt, nothing scheduled after it. The body is `{}`.
+         */
+        post: operations["retryWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        Alert: {
+            id: string;
+            contractId: string;
+            /** @description The alert's id in the contract terms */
+            alertId: string;
+            /** @enum {string} */
+            kind: "included_share" | "quantity" | "commitment_share" | "credit_balance";
+            /** @description The meter id, for included_share and quantity */
+            metric: string | null;
+            /** @description The grant watched, for a credit_balance alert naming one */
+            grantId: string | null;
+            /** @description Decimal string, as in the terms */
+            threshold: string;
+            /** @description The measured figure when it fired: usage, usage charges (money) or a balance (money) */
+            value: string;
+            /** @description value ÷ included units or ÷ the period commitment, for the share kinds (9 decimals, half-up) */
+            share: string | null;
+            /** @description The billing period it fired in (at most once per contract, alert id and period) */
+            period: {
+                start: string;
+                end: string;
+            };
+            /** @description The contract version in force whose alert it is */
+            version: number;
+            firedAt: string;
+        };
         BookRevenue: {
             books: {
                 currency: string;
@@ -881,6 +1003,22 @@ export interface components {
             spikeFactor?: string | null;
             /** @description Who decides this contract's exceptions (a person or team, e.g. revops-lead): shown as `owner` on each exception */
             approvalOwner?: string | null;
+            /** @description Thresholds that raise an alert (and a usage.threshold_crossed webhook) once per period. Absent: none */
+            alerts?: {
+                /** @description The alert's id, unique within the terms: it fires at most once per contract, id and billing period */
+                id: string;
+                /**
+                 * @description included_share: the meter's usage so far reached threshold × its included units; quantity: the meter's usage so far reached threshold; commitment_share: the period's usage charges so far reached threshold × the period commitment; credit_balance: the remaining prepaid balance fell to or below threshold (money)
+                 * @enum {string}
+                 */
+                kind: "included_share" | "quantity" | "commitment_share" | "credit_balance";
+                /** @description included_share and quantity (required there): the meter's id (its metric unless it has its own id) */
+                metric?: string;
+                /** @description credit_balance only: the grant watched; absent, all grants valid in the period together */
+                grantId?: string;
+                /** @description A positive decimal string: a share (at most 10, e.g. "0.8"), a quantity, or money for credit_balance */
+                threshold: string;
+            }[];
         };
         /** @description The commercial terms of a version, a full replacement of the previous version's (not a patch). Requests may leave out every defaulted field (ContractTermsInput); responses show the terms as validated, with the defaults filled in (ContractTerms). */
         ContractTermsInput: {
@@ -996,6 +1134,22 @@ export interface components {
             spikeFactor?: string | null;
             /** @description Who decides this contract's exceptions (a person or team, e.g. revops-lead): shown as `owner` on each exception */
             approvalOwner?: string | null;
+            /** @description Thresholds that raise an alert (and a usage.threshold_crossed webhook) once per period. Absent: none */
+            alerts?: {
+                /** @description The alert's id, unique within the terms: it fires at most once per contract, id and billing period */
+                id: string;
+                /**
+                 * @description included_share: the meter's usage so far reached threshold × its included units; quantity: the meter's usage so far reached threshold; commitment_share: the period's usage charges so far reached threshold × the period commitment; credit_balance: the remaining prepaid balance fell to or below threshold (money)
+                 * @enum {string}
+                 */
+                kind: "included_share" | "quantity" | "commitment_share" | "credit_balance";
+                /** @description included_share and quantity (required there): the meter's id (its metric unless it has its own id) */
+                metric?: string;
+                /** @description credit_balance only: the grant watched; absent, all grants valid in the period together */
+                grantId?: string;
+                /** @description A positive decimal string: a share (at most 10, e.g. "0.8"), a quantity, or money for credit_balance */
+                threshold: string;
+            }[];
         };
         /**
          * Format: date-time
@@ -1274,6 +1428,41 @@ export interface components {
                 /** @description The revenue accounts' credits less debits: the month's recognized total */
                 revenue: string;
             }[];
+        };
+        WebhookDelivery: {
+            id: string;
+            endpointId: string;
+            /** @description The event id, sent as webhook-id: the same on every attempt */
+            eventId: string;
+            /** @enum {string} */
+            eventType: "usage.threshold_crossed" | "document.issued" | "exception.raised" | "exception.resolved" | "reconciliation.completed" | "billing_run.completed";
+            /** @description From 1 */
+            attempt: number;
+            /** @description Made by POST /v1/webhook-deliveries/{id}/retry: one attempt, nothing scheduled after it */
+            manual: boolean;
+            /**
+             * @description exhausted: the last attempt failed (or the endpoint is disabled)
+             * @enum {string}
+             */
+            status: "pending" | "succeeded" | "failed" | "exhausted";
+            responseCode: number | null;
+            durationMs: number | null;
+            error: string | null;
+            attemptedAt: string | null;
+            /** @description When the next attempt is due, after a failure */
+            nextAttemptAt: string | null;
+            createdAt: string;
+        };
+        WebhookEndpoint: {
+            id: string;
+            url: string;
+            eventTypes: ("usage.threshold_crossed" | "document.issued" | "exception.raised" | "exception.resolved" | "reconciliation.completed" | "billing_run.completed")[];
+            description: string | null;
+            /** @enum {string} */
+            status: "enabled" | "disabled";
+            /** @description Why it is disabled: a 410 from the receiver, or an admin */
+            disabledReason: string | null;
+            createdAt: string;
         };
     };
     responses: never;
@@ -6012,6 +6201,750 @@ export interface operations {
             };
             /** @description `conflict`: no version of the contract is in force at `at` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAlerts: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+                contractId?: string;
+                kind?: "included_share" | "quantity" | "commitment_share" | "credit_balance";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of alerts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0196f6d5-1a2b-7c3d-8e4f-5a6b7c8d9e0f",
+                     *           "contractId": "0196f6d2-3c4e-7a10-8b2c-5d6e7f809a1b",
+                     *           "alertId": "calls-80",
+                     *           "kind": "included_share",
+                     *           "metric": "api_calls",
+                     *           "grantId": null,
+                     *           "threshold": "0.8",
+                     *           "value": "812345",
+                     *           "share": "0.81234500",
+                     *           "period": {
+                     *             "start": "2026-11-01T00:00:00.000Z",
+                     *             "end": "2026-12-01T00:00:00.000Z"
+                     *           },
+                     *           "version": 1,
+                     *           "firedAt": "2026-11-20T14:03:11.204Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["Alert"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of endpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0196f6d6-2b3c-7d4e-8f50-6b7c8d9e0f1a",
+                     *           "url": "https://billing.internal.example.com/hooks/rating",
+                     *           "eventTypes": [
+                     *             "document.issued",
+                     *             "usage.threshold_crossed"
+                     *           ],
+                     *           "description": "Billing system",
+                     *           "status": "enabled",
+                     *           "disabledReason": null,
+                     *           "createdAt": "2026-11-20T09:00:00.000Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["WebhookEndpoint"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: only an admin key may do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://billing.internal.example.com/hooks/rating",
+                 *       "eventTypes": [
+                 *         "document.issued",
+                 *         "usage.threshold_crossed"
+                 *       ],
+                 *       "description": "Billing system"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description http or https; private and loopback addresses are allowed unless WEBHOOK_DENY_PRIVATE=true */
+                    url: string;
+                    /** @description The event types this endpoint receives */
+                    eventTypes: ("usage.threshold_crossed" | "document.issued" | "exception.raised" | "exception.resolved" | "reconciliation.completed" | "billing_run.completed")[];
+                    description?: string | null;
+                };
+            };
+        };
+        responses: {
+            /** @description The endpoint and its secret (shown once) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "0196f6d6-2b3c-7d4e-8f50-6b7c8d9e0f1a",
+                     *       "url": "https://billing.internal.example.com/hooks/rating",
+                     *       "eventTypes": [
+                     *         "document.issued",
+                     *         "usage.threshold_crossed"
+                     *       ],
+                     *       "description": "Billing system",
+                     *       "status": "enabled",
+                     *       "disabledReason": null,
+                     *       "createdAt": "2026-11-20T09:00:00.000Z",
+                     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw6CWf3yH0uu0="
+                     *     }
+                     */
+                    "application/json": {
+                        id: string;
+                        url: string;
+                        eventTypes: ("usage.threshold_crossed" | "document.issued" | "exception.raised" | "exception.resolved" | "reconciliation.completed" | "billing_run.completed")[];
+                        description: string | null;
+                        /** @enum {string} */
+                        status: "enabled" | "disabled";
+                        /** @description Why it is disabled: a 410 from the receiver, or an admin */
+                        disabledReason: string | null;
+                        createdAt: string;
+                        /** @description whsec_ + base64 of 32 random bytes: verifies webhook-signature. Shown once, here; never again */
+                        secret: string;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: only an admin key may do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: only an admin key may do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no webhook endpoint with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "status": "enabled"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description http or https; private and loopback addresses are allowed unless WEBHOOK_DENY_PRIVATE=true */
+                    url?: string;
+                    /** @description The event types this endpoint receives */
+                    eventTypes?: ("usage.threshold_crossed" | "document.issued" | "exception.raised" | "exception.resolved" | "reconciliation.completed" | "billing_run.completed")[];
+                    description?: string | null;
+                    /** @enum {string} */
+                    status?: "enabled" | "disabled";
+                };
+            };
+        };
+        responses: {
+            /** @description The endpoint as changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: only an admin key may do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no webhook endpoint with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+                endpointId?: string;
+                eventId?: string;
+                eventType?: "usage.threshold_crossed" | "document.issued" | "exception.raised" | "exception.resolved" | "reconciliation.completed" | "billing_run.completed";
+                status?: "pending" | "succeeded" | "failed" | "exhausted";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of attempts */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0196f6d7-3c4d-7e5f-8061-7c8d9e0f1a2b",
+                     *           "endpointId": "0196f6d6-2b3c-7d4e-8f50-6b7c8d9e0f1a",
+                     *           "eventId": "msg_0196f6d73c4d7e5f80617c8d9e0f1a2c",
+                     *           "eventType": "document.issued",
+                     *           "attempt": 2,
+                     *           "manual": false,
+                     *           "status": "failed",
+                     *           "responseCode": 503,
+                     *           "durationMs": 84,
+                     *           "error": "HTTP 503",
+                     *           "attemptedAt": "2026-11-20T14:03:16.411Z",
+                     *           "nextAttemptAt": "2026-11-20T14:08:02.000Z",
+                     *           "createdAt": "2026-11-20T14:03:16.300Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["WebhookDelivery"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: only an admin key may do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retryWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description The new attempt, pending */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: only an admin key may do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no webhook delivery with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: the endpoint is disabled; enable it first */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -43,15 +43,16 @@ export interface ExceptionInsert {
 }
 
 /** Inserts the exception, or refreshes the one with the same dedupe key (a decision already taken stands). */
-export async function upsertException(sql: Sql, e: ExceptionInsert): Promise<ExceptionRow> {
-  const [row] = await sql.query<ExceptionRow>(
+/** `inserted`: raised now, not refreshed (xmax is 0 on a row this statement inserted). */
+export async function upsertException(sql: Sql, e: ExceptionInsert): Promise<ExceptionRow & { inserted: boolean }> {
+  const [row] = await sql.query<ExceptionRow & { inserted: boolean }>(
     `INSERT INTO exceptions (id, kind, blocking, dedupe_key, contract_id, customer_id, period_start, period_end,
                              subject, message, details, calculation_id, owner)
      VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6, $7::timestamptz, $8::timestamptz, $9, $10, $11::jsonb, $12::uuid, $13)
      ON CONFLICT (dedupe_key) DO UPDATE
        SET message = EXCLUDED.message, details = EXCLUDED.details, last_seen_at = now(),
            calculation_id = COALESCE(EXCLUDED.calculation_id, exceptions.calculation_id)
-     RETURNING ${COLUMNS}`,
+     RETURNING ${COLUMNS}, (xmax = 0) AS inserted`,
     [
       e.id,
       e.kind,

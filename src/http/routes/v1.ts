@@ -12,10 +12,11 @@ import { reconciliationRoutes } from "./reconciliations.js";
 import { revenueRoutes } from "./revenue.js";
 import { trueUpRoutes } from "./true-ups.js";
 import { usageRoutes } from "./usage.js";
+import { webhookRoutes } from "./webhooks.js";
 
 export interface V1Options {
   db: Database;
-  config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS"> & Partial<Pick<Config, "REVENUE_ACCOUNTS">>;
+  config: Pick<Config, "USAGE_MAX_AGE_DAYS" | "USAGE_MAX_FUTURE_DAYS"> & Partial<Pick<Config, "REVENUE_ACCOUNTS" | "WEBHOOK_DENY_PRIVATE">>;
   clock: Clock;
 }
 
@@ -28,4 +29,5 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(reconciliationRoutes, { db: opts.db, clock: opts.clock });
   await app.register(revenueRoutes, { db: opts.db, clock: opts.clock, accounts: opts.config.REVENUE_ACCOUNTS ?? DEFAULT_ACCOUNTS });
   await app.register(usageRoutes, { db: opts.db, config: opts.config, clock: opts.clock });
+  await app.register(webhookRoutes, { db: opts.db, denyPrivate: opts.config.WEBHOOK_DENY_PRIVATE ?? false });
 };

@@ -2,6 +2,7 @@
 import type { Database } from "../../db/client.js";
 import { newId } from "../../db/ids.js";
 import { insertVersion, lastVersionNumber } from "../../db/queries/contracts.js";
+import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import { transaction } from "../../db/tx.js";
 import { contractIdentifiers } from "../../db/queries/usage.js";
 import { lockIdentifiersForTerms, refreshRollupDimensions } from "../usage/rollup-dimensions.js";
@@ -46,6 +47,8 @@ export async function amendContract(db: Database, actor: string, contractId: str
     const view = toVersionView(version);
     const attests = await versionAttestation(sql, contractId, version.version);
     await appendAudit(sql, { actor, action: "contract.amended", entityType: "contract", entityId: contractId, payload: { version: view, attests } });
+    // The amendment re-baselines the alerts (and may add some): evaluated once this commits.
+    await enqueueAlertEvaluation(sql, [contractId]);
     return view;
   });
 }

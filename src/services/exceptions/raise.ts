@@ -5,6 +5,7 @@ import { newId } from "../../db/ids.js";
 import { upsertException } from "../../db/queries/exceptions.js";
 import type { Sql } from "../../db/sql.js";
 import { type ExceptionKind, isBlocking } from "../../domain/exception-kinds.js";
+import { emitWebhookEvent } from "../webhooks/emit.js";
 import { type ExceptionView, toExceptionView } from "./read.js";
 
 export interface RaiseException {
@@ -44,5 +45,7 @@ export async function raiseException(sql: Sql, e: RaiseException): Promise<Excep
     calculationId: e.calculationId ?? null,
     owner: e.owner ?? null,
   });
-  return toExceptionView(row);
+  const view = toExceptionView(row);
+  if (row.inserted) await emitWebhookEvent(sql, "exception.raised", view);
+  return view;
 }

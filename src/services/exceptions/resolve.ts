@@ -4,6 +4,7 @@ import { lockException, recordDecision } from "../../db/queries/exceptions.js";
 import { transaction } from "../../db/tx.js";
 import { conflict, notFound } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
+import { emitWebhookEvent } from "../webhooks/emit.js";
 import { type ExceptionView, toExceptionView } from "./read.js";
 
 /**
@@ -33,6 +34,7 @@ export async function resolveException(
       entityId: id,
       payload: { kind: after.kind, contractId: after.contractId, subject: after.subject, decision: input.decision, note: input.note, previousStatus: before.status },
     });
+    await emitWebhookEvent(sql, "exception.resolved", after);
     return after;
   });
 }

@@ -50,6 +50,7 @@ import {
 import type { ContractRecord, VersionRecord } from "../../db/queries/contracts.js";
 import { conflict } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
+import { emitWebhookEvent } from "../webhooks/emit.js";
 import { idempotent } from "../idempotency.js";
 import { toVersionView } from "../contracts/read.js";
 import { ratingContractOf } from "../true-ups/rating-inputs.js";
@@ -289,7 +290,7 @@ async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, no
       breaksDigest: sha256Hex(canonicalJson(breaks)),
     },
   });
-  return toRunView({
+  const view = toRunView({
     id: runId,
     period_start: new Date(req.periodStartMs),
     period_end: new Date(req.periodEndMs),
@@ -309,6 +310,8 @@ async function reconcile(sql: Sql, actor: string, req: ReconciliationRequest, no
     signed_off_note: null,
     signed_off_at: null,
   });
+  await emitWebhookEvent(sql, "reconciliation.completed", view);
+  return view;
 }
 
 const versionOf = (v: VersionRecord): ContractVersion => ({ ...toVersionView(v), kind: v.kind as ContractVersion["kind"] });

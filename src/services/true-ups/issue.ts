@@ -9,6 +9,7 @@ import { databaseNow, documentOfCalculation, insertDocument } from "../../db/que
 import { calculationToIssue } from "../../db/queries/calculations.js";
 import type { ContractRecord } from "../../db/queries/contracts.js";
 import type { Sql } from "../../db/sql.js";
+import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import { transaction } from "../../db/tx.js";
 import { Decimal, formatMoney } from "../../domain/index.js";
 import { DomainError, conflict, notFound } from "../../errors.js";
@@ -18,6 +19,7 @@ import { lockContract } from "../contracts/read.js";
 import { nextDocumentNumber } from "../documents/numbering.js";
 import type { DocumentLineView, DocumentView } from "../documents/read.js";
 import { idempotent } from "../idempotency.js";
+import { emitWebhookEvent } from "../webhooks/emit.js";
 import { periodHasEnded, rateContractPeriod, recordExceptions } from "./rate.js";
 
 const ISSUE_SCOPE = "POST /v1/contracts/:id/true-ups";
@@ -120,5 +122,8 @@ async function issueDocument(
     // attests: the digest of the document, its lines and drawdowns as stored, which a deep verify recomputes.
     payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id), attests: await documentAttestation(sql, id) },
   });
+  await emitWebhookEvent(sql, "document.issued", document);
+  // An issued document changes the balances a credit_balance alert watches.
+  await enqueueAlertEvaluation(sql, [contractId]);
   return document;
 }

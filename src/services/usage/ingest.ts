@@ -25,6 +25,7 @@ import {
   storedBodyHashes,
 } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
+import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import { transaction } from "../../db/tx.js";
 import { usageBatchDigest } from "../../domain/audit-signing.js";
 import { canonicalJson } from "../../domain/canonical-json.js";
@@ -198,6 +199,7 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
       conflicts.push(...(await describeConflicts(sql, different)));
     }
 
+    const stored = notInsertedKeys.size ? unique.filter((e) => !notInsertedKeys.has(keyOf(e.customerId, e.eventId))) : unique;
     const groups: ExceptionGroups = new Map();
     let late = 0;
     let unmapped = 0;
@@ -212,11 +214,12 @@ export async function ingestUsage(db: Database, actor: string, body: unknown, wi
       }
     }
     await raiseGroups(sql, groups);
+    // The contracts whose usage changed have their alerts evaluated once this commits (a job in this transaction).
+    await enqueueAlertEvaluation(sql, [...new Set(stored.flatMap((e) => (e.contractId ? [e.contractId] : [])))]);
 
     const result: IngestResult = { accepted: unique.length - notInsertedKeys.size, duplicates, conflicts };
     // attests: the digest of the events this batch stored (batch_id ties them to it), from what was just
     // inserted, without reading them back; a deep verify recomputes it from the rows. Nothing stored → nothing attested.
-    const stored = notInsertedKeys.size ? unique.filter((e) => !notInsertedKeys.has(keyOf(e.customerId, e.eventId))) : unique;
     const attests =
       stored.length === 0
         ? undefined

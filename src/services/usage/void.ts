@@ -2,6 +2,7 @@
 // their history; voiding an event of a period with an issued document raises late_usage, like a late event.
 import type { Database } from "../../db/client.js";
 import { findUsageEvents, identifierTerms, lockAndReadIssuedPeriods, voidUsageEvents } from "../../db/queries/usage.js";
+import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import { transaction } from "../../db/tx.js";
 import { sha256Hex } from "../../domain/sha256.js";
 import { appendAudit } from "../audit/append.js";
@@ -47,6 +48,8 @@ export async function voidUsage(db: Database, actor: string, input: VoidInput): 
       }
     }
     await raiseGroups(sql, groups);
+    const touched = new Set(voided.flatMap((r) => contractAt(terms.get(input.customerId), r.occurred_at.getTime()) ?? []));
+    await enqueueAlertEvaluation(sql, [...touched]);
 
     const result: VoidResult = { voided: voided.length, alreadyVoided: ids.length - notFound.length - voided.length, notFound };
     await appendAudit(sql, {
