@@ -55,7 +55,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Runner> {
     schema: JOB_QUEUE_SCHEMA,
     concurrency: config.WORKER_CONCURRENCY,
     noHandleSignals: true,
-    pollInterval: 1000,
+    // Jobs due now arrive by LISTEN/NOTIFY; this only bounds how late a scheduled retry starts.
+    pollInterval: 250,
     taskList,
     crontab: `* * * * * ${RELEASE_STALE}`,
     logger: jobQueueLogger((level, message, meta) => {

@@ -66,3 +66,12 @@ export async function listAlerts(sql: Sql, f: AlertFilter): Promise<AlertRow[]> 
     [f.contractId ?? null, f.kind ?? null, f.after ?? null, f.limit],
   );
 }
+
+/** The alert ids of a contract that already fired in the period starting at `periodStart`. */
+export async function firedAlertIds(sql: Sql, contractId: string, periodStart: string): Promise<Set<string>> {
+  const rows = await sql.query<{ alert_id: string }>(
+    `SELECT alert_id FROM alerts WHERE contract_id = $1::uuid AND period_start = $2::timestamptz`,
+    [contractId, periodStart],
+  );
+  return new Set(rows.map((r) => r.alert_id));
+}

@@ -3,7 +3,13 @@
 import type { Sql } from "../sql.js";
 
 /** The tasks the worker runs (src/worker.ts). */
-export const TASKS = { evaluateAlerts: "evaluate_alerts", deliverWebhook: "deliver_webhook" } as const;
+/**
+ * graphile-worker runs lower numbers first: a delivery (0) never waits behind a burst of evaluations, and
+ * neither waits behind a billing run's thousands of contracts.
+ */
+export const PRIORITY = { deliveries: 0, alerts: 1, billing: 2 } as const;
+
+export const TASKS = { evaluateAlerts: "evaluate_alerts", deliverWebhook: "deliver_webhook", billContract: "bill_contract" } as const;
 
 /**
  * One alert evaluation per contract, coalesced: while a contract's job waits, later batches join it (the
@@ -17,7 +23,7 @@ export async function enqueueAlertEvaluation(sql: Sql, contractIds: readonly str
   await sql.query(
     `SELECT graphile_worker.add_jobs(
        array_agg(($2::text, json_build_object('contractId', c.id::text), NULL, now(),
-                  NULL, 'alerts:' || c.id::text, NULL, NULL)::graphile_worker.job_spec ORDER BY c.id),
+                  NULL, 'alerts:' || c.id::text, ${PRIORITY.alerts}, NULL)::graphile_worker.job_spec ORDER BY c.id),
        true)
      FROM contracts c
      WHERE c.id = ANY($1::uuid[])

@@ -5,43 +5,57 @@
 // emits usage.threshold_crossed in the same transaction.
 import type { Database } from "../../db/client.js";
 import { newId } from "../../db/ids.js";
-import { insertAlertOnce } from "../../db/queries/alerts.js";
+import { firedAlertIds, insertAlertOnce } from "../../db/queries/alerts.js";
 import { contractById } from "../../db/queries/contracts.js";
 import { transaction } from "../../db/tx.js";
-import { type AlertFigures, type AlertTerm, type ContractTerms, Decimal, alertsReached, countsTowardCommitment, latestGrantDefinitions } from "../../domain/index.js";
-import { DomainError } from "../../errors.js";
-import { getContract } from "../contracts/read.js";
+import {
+  type AlertFigures,
+  type AlertTerm,
+  type ContractTerms,
+  Decimal,
+  alertsReached,
+  countsTowardCommitment,
+  formatInstant,
+  latestGrantDefinitions,
+  periodContaining,
+} from "../../domain/index.js";
+import { getContract, periodContractOf } from "../contracts/read.js";
 import { rateContractPeriod } from "../true-ups/rate.js";
 import { usageSummary } from "../usage/summary.js";
 import { emitWebhookEvent } from "../webhooks/emit.js";
 import { toAlertView } from "./read.js";
 
-/** The alerts that fired now (already-fired ones are not repeated). */
+/** The alerts that fired now (those that already fired this period are not looked at again). */
 export async function evaluateAlerts(db: Database, contractId: string, now: Date): Promise<string[]> {
-  const contract = await contractById(db.sql, contractId);
+  const contract = await getContract(db, contractId).catch(() => null);
   if (!contract) return [];
-  let summary;
-  try {
-    summary = await usageSummary(db, contractId, undefined, now);
-  } catch (e) {
-    // Outside the term (or before any version is in force) there is no current period to watch.
-    if (e instanceof DomainError) return [];
-    throw e;
-  }
-  const version = (await getContract(db, contractId)).versions.find((v) => v.version === summary.version)?.terms as ContractTerms | undefined;
-  const alerts = (version?.alerts ?? []) as AlertTerm[];
-  if (alerts.length === 0) return [];
+  const instant = formatInstant(now.getTime());
+  const period = periodContaining(periodContractOf(contract), instant);
+  if (!period) return []; // outside the term: no current period to watch
+  const inForce = contract.versions
+    .filter((v) => Date.parse(v.effectiveFrom) <= now.getTime())
+    .sort((a, b) => Date.parse(a.effectiveFrom) - Date.parse(b.effectiveFrom) || a.version - b.version)
+    .pop();
+  const terms = inForce?.terms as ContractTerms | undefined;
+  const fired = await firedAlertIds(db.sql, contractId, period.start);
+  const open = ((terms?.alerts ?? []) as AlertTerm[]).filter((a) => !fired.has(a.id));
+  if (!inForce || !terms || open.length === 0) return [];
 
-  const period = summary.period;
   const figures: AlertFigures = {
-    meters: new Map(summary.meters.map((m) => [m.meterId, { used: new Decimal(m.used), included: new Decimal(m.included) }])),
+    meters: new Map(),
     usageCharges: new Decimal(0),
-    periodCommitment: version?.commitment?.scope === "period" ? new Decimal(version.commitment.amount) : null,
+    periodCommitment: terms.commitment?.scope === "period" ? new Decimal(terms.commitment.amount) : null,
     grantBalances: new Map(),
   };
-  // Money figures need a fresh rating of the period so far; usage figures do not.
-  if (alerts.some((a) => a.kind === "commitment_share" || a.kind === "credit_balance")) {
-    const rating = await rateContractPeriod(db.sql, contract, period);
+  // Each figure only when an alert still open needs it: usage from the summary's reads, money from a fresh rating.
+  if (open.some((a) => a.kind === "included_share" || a.kind === "quantity")) {
+    const summary = await usageSummary(db, contractId, undefined, now);
+    figures.meters = new Map(summary.meters.map((m) => [m.meterId, { used: new Decimal(m.used), included: new Decimal(m.included) }]));
+  }
+  if (open.some((a) => a.kind === "commitment_share" || a.kind === "credit_balance")) {
+    const record = await contractById(db.sql, contractId);
+    if (!record) return [];
+    const rating = await rateContractPeriod(db.sql, record, { start: period.start, end: period.end });
     figures.usageCharges = rating.result.lines.filter((l) => countsTowardCommitment(l.kind)).reduce((acc, l) => acc.plus(l.amount), new Decimal(0));
     const drawn = new Map(rating.result.creditsApplied.map((c) => [c.grantId, new Decimal(c.amount)]));
     const grants = latestGrantDefinitions(rating.input.versions);
@@ -57,10 +71,10 @@ export async function evaluateAlerts(db: Database, contractId: string, now: Date
     figures.grantBalances = balances;
   }
 
-  const reached = alertsReached(alerts, figures);
+  const reached = alertsReached(open, figures);
   if (reached.length === 0) return [];
   return transaction(db, async (sql) => {
-    const fired: string[] = [];
+    const firedNow: string[] = [];
     for (const r of reached) {
       const row = await insertAlertOnce(sql, {
         id: newId(),
@@ -74,12 +88,12 @@ export async function evaluateAlerts(db: Database, contractId: string, now: Date
         share: r.share,
         periodStart: period.start,
         periodEnd: period.end,
-        version: summary.version,
+        version: inForce.version,
       });
-      if (!row) continue;
-      fired.push(row.alert_id);
+      if (!row) continue; // a concurrent evaluation fired it first
+      firedNow.push(row.alert_id);
       await emitWebhookEvent(sql, "usage.threshold_crossed", toAlertView(row));
     }
-    return fired;
+    return firedNow;
   });
 }
