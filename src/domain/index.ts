@@ -22,3 +22,4 @@ export * from "./revenue/journal.js";
 export * from "./alerts.js";
 export * from "./webhooks.js";
 export { countsTowardCommitment } from "./rating/commitment.js";
+export * from "./billing-runs.js";

@@ -239,6 +239,8 @@ describe("schema.prisma vs the migrated database", () => {
       // Partial indexes (WHERE late / WHERE voided_at IS NOT NULL), migration 20261124000100.
       "usage_events_late_received_idx",
       "usage_events_voided_at_idx",
+      // One running billing run at a time (WHERE status = 'running'), migration 20261207000000.
+      "billing_runs_one_running_key",
     ]);
     const declared = new Set<string>();
     for (const m of models) {

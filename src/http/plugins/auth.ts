@@ -143,3 +143,6 @@ export const authPlugin = fp(
 
 /** The actor recorded in the audit log for a request. */
 export const actorOf = (request: FastifyRequest) => request.principal?.name ?? "anonymous";
+
+/** Whether the request's key holds `role` (for a route that more than one role may call, and checks itself). */
+export const holds = (request: FastifyRequest, role: Role): boolean => request.principal !== undefined && GRANTS[request.principal.role].has(role);

@@ -175,6 +175,7 @@ export const openapiPlugin = fp(
           { name: "exceptions", description: "What needs a human decision before money moves" },
           { name: "documents", description: "Invoices and credit memos (immutable)" },
           { name: "audit", description: "The hash-chained audit log" },
+          { name: "billing-runs", description: "Month-end for the whole book in one run" },
           { name: "alerts", description: "Contract thresholds that fired (once per period)" },
           { name: "webhooks", description: "Signed, durable event delivery (Standard Webhooks)" },
           { name: "health", description: "Liveness and readiness" },

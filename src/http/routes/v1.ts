@@ -5,6 +5,7 @@ import type { Config } from "../../config.js";
 import type { Database } from "../../db/client.js";
 import { DEFAULT_ACCOUNTS } from "../../domain/index.js";
 import { auditRoutes } from "./audit.js";
+import { billingRunRoutes } from "./billing-runs.js";
 import { contractRoutes } from "./contracts.js";
 import { documentRoutes } from "./documents.js";
 import { exceptionRoutes } from "./exceptions.js";
@@ -29,5 +30,6 @@ export const v1Routes: FastifyPluginAsync<V1Options> = async (app, opts) => {
   await app.register(reconciliationRoutes, { db: opts.db, clock: opts.clock });
   await app.register(revenueRoutes, { db: opts.db, clock: opts.clock, accounts: opts.config.REVENUE_ACCOUNTS ?? DEFAULT_ACCOUNTS });
   await app.register(usageRoutes, { db: opts.db, config: opts.config, clock: opts.clock });
+  await app.register(billingRunRoutes, { db: opts.db, clock: opts.clock });
   await app.register(webhookRoutes, { db: opts.db, denyPrivate: opts.config.WEBHOOK_DENY_PRIVATE ?? false });
 };
