@@ -2,6 +2,7 @@
 // reference library (standardwebhooks), not only with our own code: endpoints, payloads, retries, 410,
 // Retry-After, manual retries, and nothing sent for a change that rolled back.
 import { Writable } from "node:stream";
+import pg from "pg";
 import { pino } from "pino";
 import { afterAll, describe, expect, it } from "vitest";
 import { transaction } from "../../src/db/tx.js";
@@ -249,5 +250,19 @@ describe("with WEBHOOK_DENY_PRIVATE=true", () => {
     // Its secret is in no log line, whatever was logged.
     expect(lines.join("")).not.toContain(ok.json().secret.slice(6));
     expect(lines.length).toBeGreaterThan(0);
+  });
+
+  it("refuses to send to a private address that got in anyway (an endpoint stored before the setting was turned on)", async () => {
+    const rx = await startReceiver();
+    receivers.push(rx);
+    const owner = new pg.Client({ connectionString: strict.url });
+    await owner.connect();
+    const id = "0196f6d6-2b3c-7d4e-8f50-6b7c8d9e0f99";
+    await owner.query(`INSERT INTO webhook_endpoints (id, url, event_types, secret) VALUES ($1, $2, '{billing_run.completed}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')`, [id, rx.url]);
+    await owner.end();
+    await transaction(strict.db, (sql) => emitWebhookEvent(sql, "billing_run.completed", { id: "x" }));
+    const [d] = await eventually(async () => (await strict.get(`/v1/webhook-deliveries?endpointId=${id}`)).json().data, (d: any[]) => d[0]?.status === "exhausted");
+    expect(d.error).toBe("127.0.0.1 is a private or loopback address (WEBHOOK_DENY_PRIVATE=true)");
+    expect(rx.received).toEqual([]);
   });
 });

@@ -3,8 +3,10 @@
 // schedule's delay with jitter, or later if Retry-After asks) or, after the last, mark it exhausted. A 410
 // disables the endpoint. At least once: if the process dies between the POST and the record, the job runs
 // again and the receiver deduplicates on webhook-id.
-import { lookup } from "node:dns/promises";
-import { isIP } from "node:net";
+import { type LookupAddress, lookup } from "node:dns";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { type LookupFunction, isIP } from "node:net";
 import type { Database } from "../../db/client.js";
 import { newId } from "../../db/ids.js";
 import { type AttemptResult, completeAttempt, pendingAttempt, scheduleAttempt, updateEndpoint } from "../../db/queries/webhooks.js";
@@ -80,52 +82,70 @@ interface Sent {
   error: string | null;
 }
 
-/** One POST, signed for this attempt over exactly the bytes sent; redirects are not followed (a 3xx is a failure). */
+/**
+ * One POST, signed for this attempt over exactly the bytes sent. Redirects are not followed (a 3xx is a
+ * failure). With WEBHOOK_DENY_PRIVATE the address checked is the one connected to (the request's own DNS
+ * lookup refuses private addresses), so a name cannot resolve to a public address for a check and to a
+ * private one for the connection. The timeout covers the lookup too.
+ */
 async function send(url: string, id: string, body: string, secret: string, opts: DeliveryOptions): Promise<Sent> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  try {
-    if (opts.denyPrivate) await refusePrivate(new URL(url).hostname);
-    const timestamp = Math.floor(Date.now() / 1000);
-    const res = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "user-agent": "contract-rating-service-webhooks/1",
-        "webhook-id": id,
-        "webhook-timestamp": String(timestamp),
-        "webhook-signature": webhookSignature(secret, id, timestamp, body),
+  const timestamp = Math.floor(Date.now() / 1000);
+  const target = new URL(url);
+  // A literal address is connected to without a lookup: checked here (creation refuses it too).
+  if (opts.denyPrivate && isIP(target.hostname.replace(/^\[|\]$/g, "")) && isPrivateAddress(target.hostname))
+    return { status: null, retryAfter: null, durationMs: 0, error: `${target.hostname} is a private or loopback address (WEBHOOK_DENY_PRIVATE=true)` };
+  const request = target.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise<Sent>((resolve) => {
+    const req = request(
+      target,
+      {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+          "user-agent": "contract-rating-service-webhooks/1",
+          "webhook-id": id,
+          "webhook-timestamp": String(timestamp),
+          "webhook-signature": webhookSignature(secret, id, timestamp, body),
+        },
+        signal: AbortSignal.timeout(opts.timeoutMs),
+        ...(opts.denyPrivate ? { lookup: publicOnlyLookup } : {}),
       },
-      body,
-      redirect: "manual",
-      signal: AbortSignal.timeout(opts.timeoutMs),
+      (res) => {
+        // Read (and drop) up to MAX_RESPONSE_BYTES, so the exchange ends cleanly.
+        let read = 0;
+        const done = () => {
+          const retryAfter = res.headers["retry-after"];
+          resolve({ status: res.statusCode ?? null, retryAfter: typeof retryAfter === "string" ? retryAfter : null, durationMs: elapsed(), error: null });
+        };
+        res.on("data", (chunk: Buffer) => {
+          read += chunk.length;
+          if (read > MAX_RESPONSE_BYTES) res.destroy();
+        });
+        res.on("end", done);
+        res.on("close", done);
+        res.on("error", done);
+      },
+    );
+    req.on("error", (e: Error & { code?: string }) => {
+      const why = e.name === "AbortError" || e.name === "TimeoutError" ? `timed out after ${opts.timeoutMs} ms` : e.code === "EPRIVATE" ? e.message : (e.code ?? e.message);
+      resolve({ status: null, retryAfter: null, durationMs: elapsed(), error: why });
     });
-    await drain(res);
-    return { status: res.status, retryAfter: res.headers.get("retry-after"), durationMs: elapsed(), error: null };
-  } catch (e) {
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    const why = err.name === "TimeoutError" ? `timed out after ${opts.timeoutMs} ms` : (err.cause?.code ?? err.cause?.message ?? err.message);
-    return { status: null, retryAfter: null, durationMs: elapsed(), error: why };
-  }
+    req.end(body);
+  });
 }
 
-async function refusePrivate(hostname: string): Promise<void> {
-  const host = hostname.replace(/^\[|\]$/g, "");
-  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
-  if (addresses.some(isPrivateAddress)) throw new Error(`${hostname} resolves to a private or loopback address (WEBHOOK_DENY_PRIVATE=true)`);
-}
-
-async function drain(res: Response): Promise<void> {
-  if (!res.body) return;
-  let read = 0;
-  const reader = res.body.getReader();
-  try {
-    while (read < MAX_RESPONSE_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      read += value.byteLength;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-}
+/** dns.lookup, refusing private, loopback and link-local answers (WEBHOOK_DENY_PRIVATE). */
+const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+  lookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) return callback(err, "", 0);
+    const list = addresses as LookupAddress[];
+    const refused = list.find((a) => isPrivateAddress(a.address));
+    if (refused) return callback(Object.assign(new Error(`${hostname} resolves to a private or loopback address (WEBHOOK_DENY_PRIVATE=true)`), { code: "EPRIVATE" }), "", 0);
+    if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
+    const first = list[0]!;
+    callback(null, first.address, first.family);
+  });
+};
