@@ -1,5 +1,6 @@
 // Revenue SQL (DESIGN.md §7.2): a contract's latest document of each period with its lines and credit
 // drawdowns, and what was billed per period (documents and external billings).
+import type { BillingPeriodUnit } from "../../domain/periods.js";
 import type { Sql } from "../sql.js";
 
 export interface LatestDocumentRow {
@@ -69,6 +70,117 @@ export async function billedAmounts(sql: Sql, contractIds: readonly string[]): P
      SELECT contract_id::text, period_start, amount::text FROM external_billings WHERE contract_id = ANY($1::uuid[])`,
     [[...contractIds]],
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The book in bulk
+
+/** A contract of the book: what its calendar (periods, months) depends on, and whether it may hold grants. */
+export interface BookContractRow {
+  id: string;
+  currency: string;
+  timezone: string;
+  billing_period: BillingPeriodUnit;
+  start_date: string;
+  end_date: string | null;
+  term_start_ms: number;
+  term_end_ms: number | null;
+  /** Some version lists prepaid credits (or something other than an empty list there). */
+  has_grants: boolean;
+}
+
+// Epoch ms as JavaScript's Date.parse gives them for a timestamptz (its fraction of a ms dropped).
+const MS = (column: string) => `(floor(extract(epoch FROM ${column}) * 1000))::float8`;
+
+/** The contracts of a book (as contractsOfBook), with their calendars. */
+export async function bookContracts(sql: Sql, currency: string | null, from: Date, to: Date): Promise<BookContractRow[]> {
+  return sql.query<BookContractRow>(
+    `SELECT c.id::text AS id, c.currency::text AS currency, c.timezone, c.billing_period, c.start_date::text AS start_date, c.end_date::text AS end_date,
+            ${MS("c.term_start")} AS term_start_ms, ${MS("c.term_end")} AS term_end_ms,
+            EXISTS (SELECT 1 FROM contract_versions v WHERE v.contract_id = c.id AND coalesce(v.terms -> 'prepaidCredits', '[]') <> '[]') AS has_grants
+     FROM contracts c
+     WHERE ($1::text IS NULL OR c.currency = $1) AND c.term_start < $3::timestamptz AND (c.term_end IS NULL OR c.term_end > $2::timestamptz)
+     ORDER BY c.id`,
+    [currency, from, to],
+  );
+}
+
+export interface PlainRecognizedRow {
+  /** The caller's index of the contracts' calendar. */
+  calendar: number;
+  period_start_ms: number;
+  /** How many of the contracts have a latest document starting there. */
+  contracts: string;
+  platform_fee: string;
+  usage: string;
+  commitment: string;
+  total: string;
+  /** Every line amount summed is a whole number of the currency's minor unit. */
+  rounded: boolean;
+}
+
+export interface PlainBilledRow {
+  calendar: number;
+  at_ms: number;
+  amount: string;
+  /** Every amount summed is a whole number of the currency's minor unit. */
+  rounded: boolean;
+}
+
+// The contracts with their calendar's index and their currency's minor unit.
+const PLAIN_BOOK = `SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) AS b(id, calendar, digits)`;
+
+/**
+ * The plain part of a book, summed by the database per calendar (contracts the caller found to share their
+ * periods and months): for each period start in [from, to), how many of the contracts have a latest document
+ * there and what those documents' lines come to (platform fees; usage with the contract discount and cap;
+ * shortfalls; the three together); and what was billed (invoices − credit memos, external billings) at each
+ * instant. Each sum says whether every amount in it is whole minor units: only then is it the sum of the
+ * contracts' months as their reports round them. One pass over the documents and lines for the whole book.
+ */
+export async function plainBookSums(
+  sql: Sql,
+  contracts: { ids: readonly string[]; calendars: readonly number[]; digits: readonly number[] },
+  from: Date,
+  to: Date,
+): Promise<{ recognized: PlainRecognizedRow[]; billed: PlainBilledRow[] }> {
+  const params = [[...contracts.ids], [...contracts.calendars], [...contracts.digits], from, to];
+  const recognized = await sql.query<PlainRecognizedRow>(
+    `WITH book AS MATERIALIZED (${PLAIN_BOOK}),
+     latest AS MATERIALIZED (
+       SELECT DISTINCT ON (d.contract_id, d.period_start) d.id, d.period_start, b.calendar, b.digits
+       FROM documents d JOIN book b ON b.id = d.contract_id
+       WHERE d.period_start >= $4::timestamptz AND d.period_start < $5::timestamptz
+       ORDER BY d.contract_id, d.period_start, d.issued_at DESC, d.kind_seq DESC),
+     issued AS (SELECT calendar, period_start, count(*) AS contracts FROM latest GROUP BY calendar, period_start),
+     lines AS (
+       SELECT l.calendar, l.period_start,
+              sum(dl.amount) FILTER (WHERE dl.kind = 'platform_fee') AS platform_fee,
+              sum(dl.amount) FILTER (WHERE dl.kind IN ('usage', 'contract_discount', 'contract_cap')) AS usage,
+              sum(dl.amount) FILTER (WHERE dl.kind = 'commitment_shortfall') AS commitment,
+              bool_and(dl.amount = round(dl.amount, l.digits)) FILTER (WHERE dl.kind IN ('platform_fee', 'usage', 'contract_discount', 'contract_cap', 'commitment_shortfall')) AS rounded
+       FROM latest l JOIN document_lines dl ON dl.document_id = l.id
+       GROUP BY l.calendar, l.period_start)
+     SELECT i.calendar, ${MS("i.period_start")} AS period_start_ms, i.contracts,
+            coalesce(l.platform_fee, 0)::text AS platform_fee, coalesce(l.usage, 0)::text AS usage, coalesce(l.commitment, 0)::text AS commitment,
+            (coalesce(l.platform_fee, 0) + coalesce(l.usage, 0) + coalesce(l.commitment, 0))::text AS total, coalesce(l.rounded, true) AS rounded
+     FROM issued i LEFT JOIN lines l ON l.calendar = i.calendar AND l.period_start = i.period_start`,
+    params,
+  );
+  const billed = await sql.query<PlainBilledRow>(
+    `WITH book AS MATERIALIZED (${PLAIN_BOOK}),
+     billing AS (
+       SELECT contract_id, period_start AS at, CASE kind WHEN 'invoice' THEN amount ELSE -amount END AS amount FROM documents
+       WHERE contract_id = ANY($1::uuid[]) AND period_start >= $4::timestamptz AND period_start < $5::timestamptz
+       UNION ALL
+       SELECT contract_id, period_start, amount FROM external_billings
+       WHERE contract_id = ANY($1::uuid[]) AND period_start >= $4::timestamptz AND period_start < $5::timestamptz)
+     SELECT b.calendar, ${MS("x.at")} AS at_ms, sum(x.amount)::text AS amount, bool_and(x.amount = round(x.amount, b.digits)) AS rounded
+     FROM billing x JOIN book b ON b.id = x.contract_id
+     GROUP BY b.calendar, x.at`,
+    params,
+  );
+  return { recognized, billed };
 }
 
 /** Each contract's closed months (figures as stored), for one contract or a whole book. */

@@ -17,6 +17,7 @@ import {
   type Filter,
   type Measure,
   type MonthRecognition,
+  type PeriodContract,
   type RevenueLine,
   type RevenueMonth,
   ZERO,
@@ -174,12 +175,7 @@ export async function freshMonths(
   const grants = grantsOf(contract);
 
   // Every period up to the range's end: the earlier ones carry the grants' balances into it.
-  const periods: { startMs: number; endMs: number }[] = [];
-  for (let i = 0; ; i++) {
-    const span = periodSpanAt(contract, i);
-    if (span === null || span.startMs >= rangeEndMs || i > 10_000) break;
-    periods.push(span);
-  }
+  const periods = periodsThrough(contract, rangeEndMs);
   const rangeStartMs = monthsOf(range.fromIndex, range.fromIndex, timezone)[0]!.startMs;
   const needed = grants.length > 0 ? periods : periods.filter((p) => p.endMs > rangeStartMs);
 
@@ -233,9 +229,7 @@ export async function freshMonths(
     ),
   );
 
-  const termStartMs = Date.parse(contract.termStart);
-  const termEndMs = contract.termEnd ? Date.parse(contract.termEnd) : Infinity;
-  const months = monthsOf(range.fromIndex, range.toIndex, timezone).filter((m) => m.endMs > termStartMs && m.startMs < termEndMs);
+  const months = termMonths(range, timezone, Date.parse(contract.termStart), contract.termEnd ? Date.parse(contract.termEnd) : null);
   const money = (d: Decimal) => formatMoney(d, currency);
   // Indexed once: a book computes this for every contract.
   const byMonth = byMonthOf(figures);
@@ -271,6 +265,22 @@ export async function freshMonths(
         sources: figures.filter((f) => f.source !== null && f.startMs < m.endMs && f.endMs > m.startMs).map((f) => f.source!),
       };
   });
+}
+
+/** The contract's billing periods that start before `endMs`, in order. */
+export function periodsThrough(contract: PeriodContract, endMs: number): { startMs: number; endMs: number }[] {
+  const periods: { startMs: number; endMs: number }[] = [];
+  for (let i = 0; ; i++) {
+    const span = periodSpanAt(contract, i);
+    if (span === null || span.startMs >= endMs || i > 10_000) break;
+    periods.push(span);
+  }
+  return periods;
+}
+
+/** The months of the range a report lists: those inside the term. */
+export function termMonths(range: { fromIndex: number; toIndex: number }, timezone: string, termStartMs: number, termEndMs: number | null): RevenueMonth[] {
+  return monthsOf(range.fromIndex, range.toIndex, timezone).filter((m) => m.endMs > termStartMs && (termEndMs === null || m.startMs < termEndMs));
 }
 
 const COMPONENTS = ["platformFee", "usage", "commitment", "breakage"] as const;
