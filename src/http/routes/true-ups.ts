@@ -1,16 +1,18 @@
-// True-up routes: preview (a stored calculation), issue (a document, exactly once), read a calculation.
+// True-up routes: preview (a stored calculation), issue (a document, exactly once), read a calculation, and
+// simulate proposed terms (what-if: nothing stored).
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import type { Clock } from "../../clock.js";
 import type { Database } from "../../db/client.js";
 import { issueTrueUp } from "../../services/true-ups/issue.js";
 import { previewTrueUp } from "../../services/true-ups/preview.js";
 import { getCalculation } from "../../services/true-ups/read.js";
+import { simulateTerms } from "../../services/true-ups/simulate.js";
 import { actorOf } from "../plugins/auth.js";
 import { IdParams } from "../schemas/common.js";
 import { READ_ONE, WRITE, forbiddenUnless, invalid, notFoundIn, problems } from "../schemas/problem-responses.js";
 import { Document } from "../schemas/documents.js";
 import { calculationExample, documentExample } from "../schemas/examples.js";
-import { Calculation, IdempotencyHeaders, IssueBody, PreviewBody } from "../schemas/true-ups.js";
+import { Calculation, IdempotencyHeaders, IssueBody, PreviewBody, Simulation, SimulationBody } from "../schemas/true-ups.js";
 
 export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock }> = async (app, { db, clock }) => {
   app.post(
@@ -154,6 +156,60 @@ export const trueUpRoutes: FastifyPluginAsyncZod<{ db: Database; clock: Clock }>
       if (replayed) reply.header("Idempotent-Replayed", "true");
       return reply.code(status).send(document);
     },
+  );
+
+  app.post(
+    "/contracts/:id/simulations",
+    {
+      config: { role: "writer" },
+      schema: {
+        operationId: "simulateTerms",
+        tags: ["true-ups"],
+        summary: "What-if: rate a period's real usage with the current and with proposed terms (nothing stored)",
+        description:
+          "Rates the period (`periodStart`, default the last closed period, as for a preview) twice on the same usage, billings and " +
+          "credit balances: `current` with the contract's versions in force in it, `proposed` with `terms` in force for the whole period " +
+          "(as if amended with them from the period's start: versions that took effect earlier stay for earlier periods, e.g. a term " +
+          "commitment's, none from the period's start on; the contract's currency, calendar and rounding are its own). Both are full " +
+          "calculations (lines, commitment shortfalls, credits, total, delta, action, the exceptions the engine finds). `difference` is " +
+          "proposed − current: the totals, and per meter its usage charges. The terms are validated as an amendment's. Nothing is stored, " +
+          "audited or issuable: no calculation, no exception, no audit entry.",
+        params: IdParams,
+        body: SimulationBody.meta({
+          examples: [
+            {
+              periodStart: "2026-10-01T00:00:00Z",
+              terms: { meters: [{ metric: "api_calls", unit: "call", included: "50000", pricing: { model: "per_unit", unitPrice: "0.05" } }] },
+            },
+          ],
+        }),
+        response: {
+          200: Simulation.meta({ description: "Both ratings of the period and their difference (proposed − current); nothing was stored" }),
+          ...problems([...WRITE, 404], {
+            400: {
+              description: "`validation_failed`: the terms are not valid (as for an amendment), or `periodStart` is not the start of a billing period of the term",
+              examples: [
+                {
+                  summary: "Terms not valid",
+                  code: "validation_failed",
+                  detail: "the request body is not valid",
+                  extra: { errors: [{ path: "body.terms.meters.0.pricing", message: "Invalid input" }] },
+                },
+                {
+                  summary: "Not a period of the term",
+                  code: "validation_failed",
+                  detail: "the request body is not valid",
+                  extra: { errors: [{ path: "body.periodStart", message: "is not the start of a billing period of this contract" }] },
+                },
+              ],
+            },
+            403: forbiddenUnless("writer"),
+            404: notFoundIn("contract"),
+          }),
+        },
+      },
+    },
+    async (request) => simulateTerms(db, request.params.id, request.body, clock.now()),
   );
 
   app.get(

@@ -109,13 +109,17 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
       schema: {
         operationId: "getUsageSummary",
         tags: ["usage"],
-        summary: "Usage against each meter for the billing period containing `at`",
+        summary: "Usage against each meter for the billing period containing `at`, with a forecast for the current period",
         description:
           "For each meter of the version in force at `at` (default now): the non-voided usage of the whole billing period " +
           "containing `at`, over the contract's customer and account ids; the meter's included units as written (not prorated " +
           "for mid-period amendments or a clipped last period: the true-up does that); `remaining` = max(0, included − used); " +
           "`shareUsed` = used ÷ included (null when included is 0). Metrics used in the period without a meter are listed in " +
-          "`unmetered`. `at` outside the contract term → 400.",
+          "`unmetered`. `at` outside the contract term → 400.\n\n" +
+          "Forecast: when the period is the current one (it contains now and has begun), each meter also has `projected` (sum and " +
+          "count: used ÷ `elapsedShare`; levels: their current level, `used`) and the summary `elapsedShare` and `projectedTrueUp` (the " +
+          "engine's delta for the period with the projected usage, as a preview would rate it; nothing is stored). A period that is over " +
+          "(its usage is final: preview it) or not begun (nothing to project from) answers without these fields.",
         params: IdParams,
         querystring: UsageSummaryQuery,
         response: {
@@ -134,6 +138,6 @@ export const usageRoutes: FastifyPluginAsyncZod<UsageRouteOptions> = async (app,
         },
       },
     },
-    async (request) => usageSummary(db, request.params.id, request.query.at, clock.now()),
+    async (request) => usageSummary(db, request.params.id, request.query.at, clock.now(), { forecast: true }),
   );
 };

@@ -1,6 +1,7 @@
 // Schemas of true-ups: previews, calculations and issuing.
 import { z } from "zod";
-import { AGGREGATIONS } from "../../domain/terms.js";
+import { EXCEPTION_KINDS, type ExceptionKind } from "../../domain/exception-kinds.js";
+import { AGGREGATIONS, ContractTerms } from "../../domain/terms.js";
 import { Id, Instant, Period } from "./common.js";
 import { CreditApplied } from "./documents.js";
 import { Exception } from "./exceptions.js";
@@ -100,3 +101,39 @@ export const IdempotencyHeaders = z.object({
     .describe("Same key and body → the first response again; same key, other body → 409 idempotency_conflict"),
 });
 
+
+export const SimulationBody = z
+  .object({
+    terms: ContractTerms.describe("The proposed terms, validated as an amendment's; in force for the whole period"),
+    periodStart: Instant.optional().describe("The start of a billing period of the contract; default: the last closed period"),
+  })
+  .strict();
+
+/** An exception the engine finds in a simulated rating: reported, never stored or routed. */
+const SimulatedException = z.object({
+  kind: z.enum(Object.keys(EXCEPTION_KINDS) as [ExceptionKind, ...ExceptionKind[]]),
+  blocking: z.boolean(),
+  subject: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+
+/** A full rating of the period, as a preview's calculation, without what only a stored one has (id, inputsHash, createdAt). */
+export const SimulatedRating = Calculation.omit({ id: true, exceptions: true, inputsHash: true, createdAt: true, createdBy: true, inputs: true }).extend({
+  exceptions: z.array(SimulatedException).describe("What the engine finds in this rating (as a preview would raise); none is stored"),
+});
+
+export const Simulation = z.object({
+  period: Period,
+  current: SimulatedRating.describe("The period rated with the contract's versions in force in it"),
+  proposed: SimulatedRating.describe("The period rated with the proposed terms in force for all of it"),
+  difference: z.object({
+    total: z.string().describe("proposed.total − current.total"),
+    perMeter: z
+      .array(z.object({ meterId: z.string(), current: z.string(), proposed: z.string(), difference: z.string().describe("proposed − current") }))
+      .describe(
+        "Per meter of either rating: its usage charges (the sum of its usage lines over the segments, meter discount and cap applied; 0.00 where it " +
+          "has none); platform fees, contract discounts and caps, commitments and credits are in the totals only",
+      ),
+  }),
+});

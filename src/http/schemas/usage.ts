@@ -125,6 +125,14 @@ export const UsageSummary = z.object({
       included: z.string().describe("The meter's included units as written (not prorated)"),
       remaining: z.string().describe("max(0, included − used)"),
       shareUsed: z.string().nullable().describe("used ÷ included, 9 decimals half-up; null when included is 0"),
+      projected: z
+        .string()
+        .optional()
+        .describe(
+          "The current period only (absent otherwise): sum and count meters, used ÷ elapsedShare (exact, then 9 decimals half-up), the period's usage " +
+            "if it goes on at the rate so far; max, latest, unique_count and time_weighted meters, their current level, which is `used` (the peak so far, " +
+            "the last value reported, the distinct values so far, the time-weighted level with the level in force carried to the period's end)",
+        ),
     }),
   ),
   unmetered: z
@@ -132,5 +140,17 @@ export const UsageSummary = z.object({
     .describe(
       "Usage in the period that no meter of this version prices: metrics without a meter, and the events of a metric whose meters' filters " +
         "match none of them (a true-up raises unpriced_metric)",
+    ),
+  elapsedShare: z
+    .string()
+    .optional()
+    .describe("The current period only (absent otherwise): (now − period start) ÷ (period end − period start), 9 decimals half-up"),
+  projectedTrueUp: z
+    .string()
+    .optional()
+    .describe(
+      "The current period only (absent otherwise): the true-up's delta (total − already billed, in the contract's currency) if usage goes on as so far: " +
+        "the period rated as a preview would, with every sum and count projected (each segment keeps what it measured and gains the period's rate " +
+        "over its part still ahead) and levels as they stand. Nothing is stored and no exception is raised",
     ),
 });

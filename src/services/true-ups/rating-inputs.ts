@@ -51,7 +51,7 @@ async function versionsFor(sql: Sql, contractId: string): Promise<ContractVersio
 }
 
 /** A grant's balance (rule 10): its amount, from the latest version that defines it, minus the credits other periods used. */
-function creditBalancesOf(versions: ContractVersion[], usedElsewhere: { grant_id: string; used: string }[]): CreditBalance[] {
+export function creditBalancesOf(versions: ContractVersion[], usedElsewhere: { grant_id: string; used: string }[]): CreditBalance[] {
   const grantAmounts = new Map([...latestGrantDefinitions(versions)].map(([id, g]) => [id, g.amount]));
   const used = new Map(usedElsewhere.map((b) => [b.grant_id, new Decimal(b.used)]));
   return [...grantAmounts].map(([grantId, amount]) => ({
