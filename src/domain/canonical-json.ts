@@ -167,6 +167,14 @@ function write(value: unknown, path: string | number, depth: number): string {
   return `${out}}`;
 }
 
+/**
+ * What canonicalJson writes for `value` as the member `key` of the object it writes at the top (and the same
+ * errors): for a caller that writes that object's braces and member names itself.
+ */
+export function canonicalMember(value: unknown, key: string): string {
+  return write(value, key, 1);
+}
+
 /** The canonical JSON text of a value (sorted keys, no whitespace, Decimal → string). */
 export function canonicalJson(value: unknown): string {
   if (value === undefined) throw new TypeError("canonicalJson: undefined has no JSON form");

@@ -91,9 +91,13 @@ export function toDecimal(value: string | Decimal, what = "value"): Decimal {
   const parsed = new Decimal(value.trim());
   if (parsedDecimals.size >= 20_000) parsedDecimals.clear();
   parsedDecimals.set(value, parsed);
-  parsedTexts.set(parsed, plainText(parsed));
+  // The constructor keeps every digit, so a text already in plain form is the value's own text.
+  parsedTexts.set(parsed, PLAIN_TEXT.test(value) && value !== "-0" ? value : plainText(parsed));
   return parsed;
 }
+
+/** What toFixed() writes: no "+", no leading zero but the units' one, no trailing zero after the point. */
+const PLAIN_TEXT = /^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$/;
 
 /** /^-0(\.0*)?$/ without a regex: a zero that toFixed wrote with a minus sign ("-0", "-0.00"). */
 function isNegativeZeroText(text: string): boolean {
@@ -218,6 +222,18 @@ export function sum(values: readonly Decimal[]): Decimal {
     total = total === ZERO ? atPrecision(v) : total.plus(v);
   }
   return total;
+}
+
+/**
+ * Whether every sum of these values, in any order, is exact at the precision (so that sums of them may be
+ * regrouped without changing a digit): finite values of at most 4 decimals (amounts rounded to a minor unit)
+ * below 10^41, fewer than 10^5 of them, add up to less than 10^46 with at most 4 decimals, which is at most
+ * 50 significant digits.
+ */
+export function addsExactly(values: readonly Decimal[]): boolean {
+  if (values.length >= 100_000) return false;
+  for (const v of values) if (!v.isZero() && (!v.isFinite() || v.e > 40 || v.decimalPlaces() > 4)) return false;
+  return true;
 }
 
 export function max(a: Decimal, b: Decimal): Decimal {

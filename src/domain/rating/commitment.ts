@@ -43,21 +43,9 @@ function roundedUsageChargesOf(period: RatingPlan["current"], usage: UsageIndex,
 
 /** Period scope: Σ commitment.amount × fraction over the segments whose version has one, rounded. */
 function periodShortfall(segments: readonly SegmentSpan[], usageCharges: Decimal, round: Round, w: Wording): LineDraft | null {
-  const money = (d: Decimal) => moneyText(d, w.currency);
-  let periodCommitment = ZERO;
-  let commitmentFraction = ZERO;
-  const commitmentParts: Array<{ s: SegmentSpan; amount: Decimal; part: Decimal }> = [];
-  for (const s of segments) {
-    const c = s.version?.terms.commitment;
-    if (c && c.scope === "period") {
-      const part = c.amount.times(s.fraction);
-      periodCommitment = periodCommitment.plus(part);
-      commitmentFraction = commitmentFraction.plus(s.fraction);
-      commitmentParts.push({ s, amount: c.amount, part });
-    }
-  }
-  const commitment = round(periodCommitment);
+  const { periodCommitment, commitmentFraction, commitmentParts, commitment } = periodCommitmentOf(segments, round);
   if (!commitment.greaterThan(usageCharges)) return null;
+  const money = (d: Decimal) => moneyText(d, w.currency);
   const shortfall = commitment.minus(usageCharges);
   // By its parts when prorated: "minimum 20,000.00 = 20,000.00 × 40 of 90 days (v1, Jan 1–Feb 9, 2026) + …".
   const only = commitmentParts.length === 1 ? commitmentParts[0] : undefined;
@@ -78,6 +66,38 @@ function periodShortfall(segments: readonly SegmentSpan[], usageCharges: Decimal
         `(platform fees do not count); shortfall ${money(shortfall)}`,
     },
   };
+}
+
+interface PeriodCommitment {
+  periodCommitment: Decimal;
+  commitmentFraction: Decimal;
+  commitmentParts: Array<{ s: SegmentSpan; amount: Decimal; part: Decimal }>;
+  /** periodCommitment rounded. */
+  commitment: Decimal;
+}
+
+// A period's commitment depends on its segments alone, and a plan's segments are the same in every rating of
+// the period (plans are cached, plan.ts): kept by segments, with the rounding it was rounded with.
+const commitments = new WeakMap<readonly SegmentSpan[], { round: Round; commitment: PeriodCommitment }>();
+
+function periodCommitmentOf(segments: readonly SegmentSpan[], round: Round): PeriodCommitment {
+  const known = commitments.get(segments);
+  if (known !== undefined && known.round === round) return known.commitment;
+  let periodCommitment = ZERO;
+  let commitmentFraction = ZERO;
+  const commitmentParts: PeriodCommitment["commitmentParts"] = [];
+  for (const s of segments) {
+    const c = s.version?.terms.commitment;
+    if (c && c.scope === "period") {
+      const part = c.amount.times(s.fraction);
+      periodCommitment = periodCommitment.plus(part);
+      commitmentFraction = commitmentFraction.plus(s.fraction);
+      commitmentParts.push({ s, amount: c.amount, part });
+    }
+  }
+  const commitment = { periodCommitment, commitmentFraction, commitmentParts, commitment: round(periodCommitment) };
+  commitments.set(segments, { round, commitment });
+  return commitment;
 }
 
 /**

@@ -1,6 +1,6 @@
 // Rule 11 — Compare (docs/rating.md): the period's total, recomputed from scratch, against what was already
 // billed for it, and the action that follows.
-import { Decimal, ZERO, roundMoney, sum } from "../money.js";
+import { type Decimal, atPrecision, roundMoney } from "../money.js";
 import { parseDecimalInput } from "./plan.js";
 import { type Action, type CreditAmount, type RatingInput, RatingInputError } from "./types.js";
 
@@ -13,10 +13,9 @@ export interface Comparison {
   action: Action;
 }
 
-/** `amounts`: the rounded amounts of the period's lines, as Decimals. */
-export function compare(input: RatingInput, amounts: readonly Decimal[], creditsApplied: readonly CreditAmount[]): Comparison {
+/** `total`: the sum of the rounded amounts of the period's lines. */
+export function compare(input: RatingInput, total: Decimal, creditsApplied: readonly CreditAmount[]): Comparison {
   const { currency, roundingMode, allowTrueDown } = input.contract;
-  const total = sum(amounts);
   const alreadyBilled = roundMoney(parseDecimalInput(input.alreadyBilled, "alreadyBilled"), currency, roundingMode);
   const delta = total.minus(alreadyBilled);
   let action: Action;
@@ -31,7 +30,11 @@ function creditsDiffer(applied: readonly CreditAmount[], previous: RatingInput["
   if (!Array.isArray(previous)) throw new RatingInputError("previousCreditsApplied", "must be an array");
   const totals = (rows: readonly CreditAmount[], path: string) => {
     const m = new Map<string, Decimal>();
-    rows.forEach((r, i) => m.set(r.grantId, (m.get(r.grantId) ?? ZERO).plus(parseDecimalInput(r.amount, `${path}[${i}].amount`))));
+    rows.forEach((r, i) => {
+      const amount = parseDecimalInput(r.amount, `${path}[${i}].amount`);
+      const prior = m.get(r.grantId);
+      m.set(r.grantId, prior === undefined ? atPrecision(amount) : prior.plus(amount)); // atPrecision(a) is 0 + a
+    });
     for (const [k, v] of m) if (v.isZero()) m.delete(k);
     return m;
   };

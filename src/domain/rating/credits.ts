@@ -2,16 +2,11 @@
 // version's definition of a grant id wins), valid in the period, earliest expiry first (then grant id), pay
 // the rounded usage and shortfall lines net of contract discount/cap lines — not platform fees — up to their
 // balance. One negative credit_applied line per grant used.
-import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, sum, truncateMoney } from "../money.js";
+import { Decimal, ZERO, formatDecimal as q, formatMoney, max, min, truncateMoney } from "../money.js";
 import { moneyText } from "./describe.js";
+import { KeptByInputs } from "./memo.js";
 import { type CompiledGrant, type ParsedVersion, type PeriodPlan, parseDecimalInput } from "./plan.js";
 import { type CreditAmount, type Line, type RatingInput, RatingInputError } from "./types.js";
-
-/** A rounded line with its amount as a Decimal (the value of `line.amount`). */
-export interface RoundedLine {
-  line: Line;
-  amount: Decimal;
-}
 
 export interface Credits {
   lines: Line[];
@@ -21,6 +16,7 @@ export interface Credits {
 }
 
 /**
+ * `payable`: what credits may pay, the sum of the rounded lines but platform fees, floored at 0.
  * `versions`: every version of the contract. A grant absent from `creditBalances` has its full amount: the one
  * the latest version defining it gives (by version number, in force or not), as the service computes the
  * balances it passes (services/true-ups/rating-inputs.ts) — so a version that never takes effect (it shares
@@ -30,28 +26,38 @@ export function applyCredits(
   period: PeriodPlan,
   versions: readonly ParsedVersion[],
   creditBalances: RatingInput["creditBalances"],
-  lines: readonly RoundedLine[],
+  payable: Decimal,
   currency: string,
 ): Credits {
   const balances = parseBalances(creditBalances);
   const amounts = latestAmounts(versions);
-  const payable = max(
-    ZERO,
-    sum(lines.filter((l) => l.line.kind !== "platform_fee").map((l) => l.amount)),
-  );
   const valid = validGrants(period);
+  const available = valid.map((g) => balances.get(g.id) ?? amounts.get(g.id) ?? g.amount);
+  const credits = keptCredits.get(period, [versions, currency, payable, ...available], () => drawCredits(valid, available, payable, currency));
+  // The lines and amounts applied are the caller's: copies (of objects of plain values).
+  return { lines: credits.lines.map((l) => ({ ...l })), amounts: [...credits.amounts], creditsApplied: credits.creditsApplied.map((c) => ({ ...c })) };
+}
+
+// A period's credits, kept with the balances and the payable amount they were drawn from (memo.ts).
+const keptCredits = new KeptByInputs<PeriodPlan, Credits>();
+
+/** The grants, in the order they are drawn, pay `payable` from their balances. */
+function drawCredits(valid: readonly CompiledGrant[], balances: readonly Decimal[], payable: Decimal, currency: string): Credits {
   let remaining = payable;
   const out: Credits = { lines: [], amounts: [], creditsApplied: [] };
-  for (const g of valid) {
+  for (let i = 0; i < valid.length; i++) {
     if (!remaining.isPositive() || remaining.isZero()) break;
+    const g = valid[i] as CompiledGrant;
     // A balance is never exceeded: it is truncated (not rounded) to the minor unit before use.
-    const available = max(ZERO, truncateMoney(balances.get(g.id) ?? amounts.get(g.id) ?? g.amount, currency));
+    const available = max(ZERO, truncateMoney(balances[i] as Decimal, currency));
     const applied = min(remaining, available);
     if (applied.isZero()) continue;
     remaining = remaining.minus(applied);
-    out.creditsApplied.push({ grantId: g.id, amount: formatMoney(applied, currency), balanceAfter: formatMoney(available.minus(applied), currency) });
-    out.lines.push(creditLine(g, available, applied, currency));
-    out.amounts.push(applied.negated());
+    const left = available.minus(applied);
+    out.creditsApplied.push({ grantId: g.id, amount: formatMoney(applied, currency), balanceAfter: formatMoney(left, currency) });
+    const amount = applied.negated();
+    out.lines.push(creditLine(g, available, applied, left, amount, currency));
+    out.amounts.push(amount);
   }
   return out;
 }
@@ -104,16 +110,16 @@ function parseBalances(creditBalances: RatingInput["creditBalances"]): Map<strin
   return balances;
 }
 
-function creditLine(g: CompiledGrant, available: Decimal, applied: Decimal, currency: string): Line {
-  const money = (d: Decimal) => moneyText(d, currency);
+/** `left`: available − applied; `amount`: −applied. */
+function creditLine(g: CompiledGrant, available: Decimal, applied: Decimal, left: Decimal, amount: Decimal, currency: string): Line {
   return {
     kind: "credit_applied", segment: null, usage: null, included: null, billable: null, fraction: null,
     // The grant's balance once this period's use is recorded (what the next period sees as available).
-    grantId: g.id, available: formatMoney(available, currency), balanceAfter: formatMoney(available.minus(applied), currency), expiresAt: g.expiresAt,
-    unroundedAmount: q(applied.negated()),
-    amount: formatMoney(applied.negated(), currency),
+    grantId: g.id, available: formatMoney(available, currency), balanceAfter: formatMoney(left, currency), expiresAt: g.expiresAt,
+    unroundedAmount: q(amount),
+    amount: formatMoney(amount, currency),
     description:
-      `Prepaid credit ${g.id} (expires ${g.expiresAt}): ${money(available)} available, ${money(applied)} applied, ` +
-      `${money(available.minus(applied))} left`,
+      `Prepaid credit ${g.id} (expires ${g.expiresAt}): ${moneyText(available, currency)} available, ${moneyText(applied, currency)} applied, ` +
+      `${moneyText(left, currency)} left`,
   };
 }

@@ -7,8 +7,10 @@ import { type Decimal, ZERO, formatDecimal as q, formatMoney, sum } from "../mon
 import { formatInstant } from "../periods.js";
 import type { Comparison } from "./compare.js";
 import { usageFromFigure } from "./measures.js";
+import { KeptByInputs } from "./memo.js";
 import {
   type CompiledMeter,
+  type CompiledTerms,
   type MeasuredIndex,
   type PeriodPlan,
   type RatingPlan,
@@ -65,43 +67,64 @@ export function unpricedExceptions(charges: PeriodCharges): RatingException[] {
   });
 }
 
-/** A meter's usage over a whole period: its own aggregation and filter over [start, end). */
-function periodUsage(p: PeriodPlan, usage: UsageIndex, measured: MeasuredIndex, m: CompiledMeter): Decimal {
-  const { startMs, endMs } = p.span;
-  return usageFromFigure(m.measure, figureOf(usage, measured, p.key, m.measure, m.key), startMs, endMs);
-}
-
 /**
  * usage_spike: a meter's usage this period > spikeFactor × the average of the same figure over the (up to) 3
  * prior periods (the meters of the version in force at the period's end).
  */
 export function spikeExceptions(plan: RatingPlan, usage: UsageIndex, measured: MeasuredIndex): RatingException[] {
   const factor = plan.endVersion?.terms.spikeFactor ?? null;
-  if (factor === null || plan.priorPeriods.length === 0) return [];
-  const out: RatingException[] = [];
-  const meters = [...(plan.endVersion?.terms.meters ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  for (const meter of meters) {
-    const current = periodUsage(plan.current, usage, measured, meter);
-    const prior = plan.priorPeriods.map((p) => ({ p, used: periodUsage(p, usage, measured, meter) }));
+  if (plan.endVersion === null || factor === null || plan.priorPeriods.length === 0) return [];
+  const meters = metersById(plan.endVersion.terms);
+  const periods = [plan.current, ...plan.priorPeriods];
+  // The figures the check reads: the same instances as the plan's last rating find the same spikes (memo.ts).
+  const figures: Decimal[] = [];
+  for (const m of meters) for (const p of periods) figures.push(figureOf(usage, measured, p.key, m.measure, m.key));
+  const spikes = keptSpikes.get(plan, figures, () => findSpikes(plan, meters, figures, factor));
+  // The exceptions are the caller's: copies.
+  return spikes.map((d) => usageSpike({ ...d, priorPeriods: d.priorPeriods.map((p) => ({ ...p })) }));
+}
+
+type SpikeDetails = Parameters<typeof usageSpike>[0];
+
+const keptSpikes = new KeptByInputs<RatingPlan, SpikeDetails[]>();
+
+function findSpikes(plan: RatingPlan, meters: readonly CompiledMeter[], figures: readonly Decimal[], factor: Decimal): SpikeDetails[] {
+  const out: SpikeDetails[] = [];
+  const periods = [plan.current, ...plan.priorPeriods];
+  meters.forEach((meter, i) => {
+    // A meter's usage over a whole period: its own aggregation and filter over [start, end).
+    const used = periods.map((p, j) => usageFromFigure(meter.measure, figures[i * periods.length + j] as Decimal, p.span.startMs, p.span.endMs));
+    const current = used[0] as Decimal;
+    const prior = plan.priorPeriods.map((p, j) => ({ p, used: used[j + 1] as Decimal }));
     const average = sum(prior.map((x) => x.used)).dividedBy(prior.length);
-    if (!average.isPositive() || average.isZero()) continue;
+    if (!average.isPositive() || average.isZero()) return;
     const limit = factor.times(average);
     if (current.greaterThan(limit)) {
-      out.push(
-        usageSpike({
-          meterId: meter.id,
-          metric: meter.metric,
-          aggregation: meter.measure.aggregation,
-          usage: q(current),
-          average: q(average),
-          spikeFactor: q(factor),
-          limit: q(limit),
-          priorPeriods: prior.map((x) => ({ start: formatInstant(x.p.span.startMs), end: formatInstant(x.p.span.endMs), usage: q(x.used) })),
-        }),
-      );
+      out.push({
+        meterId: meter.id,
+        metric: meter.metric,
+        aggregation: meter.measure.aggregation,
+        usage: q(current),
+        average: q(average),
+        spikeFactor: q(factor),
+        limit: q(limit),
+        priorPeriods: prior.map((x) => ({ start: formatInstant(x.p.span.startMs), end: formatInstant(x.p.span.endMs), usage: q(x.used) })),
+      });
     }
-  }
+  });
   return out;
+}
+
+// The meters of a version's terms by id, the order spikes are reported in: by compiled terms.
+const sortedMeters = new WeakMap<CompiledTerms, CompiledMeter[]>();
+
+function metersById(terms: CompiledTerms): CompiledMeter[] {
+  let meters = sortedMeters.get(terms);
+  if (meters === undefined) {
+    meters = [...terms.meters].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    sortedMeters.set(terms, meters);
+  }
+  return meters;
 }
 
 /**

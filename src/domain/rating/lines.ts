@@ -1,9 +1,10 @@
 // The lines of rules 2–7 (docs/rating.md), unrounded, each with its explanation: per segment, in document
 // order, the platform fee, one usage line per meter, the contract discount and the contract cap.
-import { type Decimal, ZERO, formatDecimal as q } from "../money.js";
+import { type Decimal, type RoundingMode, ZERO, formatDecimal as q } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { moneyText, percentText, quantityText as qt, shareText, spanText, timesShare } from "./describe.js";
 import type { Filter, Measure } from "./measures.js";
+import { KeptByInputs } from "./memo.js";
 import type { CompiledMeter, CompiledTerms, SegmentSpan } from "./plan.js";
 import type { PriceResult } from "./pricing.js";
 import type { Line, LineSegment, TierExplanation } from "./types.js";
@@ -13,6 +14,17 @@ import type { MeterCharge, PeriodCharges, SegmentCharges } from "./usage-charges
 export interface LineDraft {
   line: Omit<Line, "amount" | "unroundedAmount">;
   exact: Decimal;
+  /** Where rule 8 keeps what it made of `exact`, for the next rating of the same draft (segmentLines). */
+  rounding?: { kept: RoundedExact | null };
+}
+
+/** `exact` rounded with a currency and mode (rule 8), and the texts of both. */
+export interface RoundedExact {
+  currency: string;
+  mode: RoundingMode;
+  amount: Decimal;
+  text: string;
+  unrounded: string;
 }
 
 /** How a line's words are written: the contract's currency and timezone, and the nominal period length. */
@@ -46,16 +58,41 @@ interface MeterWords {
 export function segmentLines(charges: PeriodCharges, w: Wording): LineDraft[] {
   const drafts: LineDraft[] = [];
   for (const c of charges.segments) {
-    const s = c.segment;
-    if (s.version === null) continue;
-    const terms = s.version.terms;
-    const facts = segmentFacts(s, w);
-    if (terms.platformFee !== null) drafts.push(platformFeeLine(terms.platformFee, s.fraction, facts, w));
-    for (const m of c.meters) drafts.push(usageLine(m, facts, w));
-    if (!c.contractDiscount.isZero()) drafts.push(contractDiscountLine(c, terms, facts, w));
-    if (!c.contractCapped.isZero()) drafts.push(contractCapLine(c, terms, facts, w));
+    if (c.segment.version === null) continue;
+    const known = chargeDrafts(c, w);
+    // The lines are the caller's (rule 8 completes them, the result hands them out): copies of the drafts,
+    // the lines of a segment sharing one new LineSegment.
+    const segment = { ...known.segment };
+    for (const d of known.drafts) {
+      const line = { ...d.line, segment };
+      if (line.tiers !== undefined) line.tiers = line.tiers.map((t) => ({ ...t }));
+      drafts.push({ exact: d.exact, line, rounding: d.rounding });
+    }
   }
   return drafts;
+}
+
+// The drafts of a segment's charges, kept by segment with the charges and wording they were written from
+// (memo.ts): a segment's charges are the same object for the same figures (usage-charges.ts), and their lines
+// are most of a rating's formatting. (Kept by the segment, a long-lived key, rather than by the charges: a
+// weak map keyed by short-lived objects is costly to collect.)
+const keptDrafts = new KeptByInputs<SegmentSpan, { segment: LineSegment; drafts: LineDraft[] }>();
+
+function chargeDrafts(c: SegmentCharges, w: Wording): { segment: LineSegment; drafts: LineDraft[] } {
+  return keptDrafts.get(c.segment, [c, w.currency, w.timezone, w.nominalMs], () => writeDrafts(c, w));
+}
+
+function writeDrafts(c: SegmentCharges, w: Wording): { segment: LineSegment; drafts: LineDraft[] } {
+  const s = c.segment;
+  const terms = (s.version as NonNullable<SegmentSpan["version"]>).terms;
+  const facts = segmentFacts(s, w);
+  const drafts: LineDraft[] = [];
+  if (terms.platformFee !== null) drafts.push(platformFeeLine(terms.platformFee, s.fraction, facts, w));
+  for (const m of c.meters) drafts.push(usageLine(m, facts, w));
+  if (!c.contractDiscount.isZero()) drafts.push(contractDiscountLine(c, terms, facts, w));
+  if (!c.contractCapped.isZero()) drafts.push(contractCapLine(c, terms, facts, w));
+  for (const d of drafts) d.rounding = { kept: null };
+  return { segment: facts.segment, drafts };
 }
 
 // A segment's words, by segment: plans are cached (plan.ts), so every rating of a period describes the same

@@ -111,8 +111,8 @@ export interface RatingPlan {
   windowsByText: ReadonlyMap<string, ReadonlyMap<string, string>>;
   /** Every measure the plan reads, deduplicated, sorted by window then key. */
   measures: MeasureAsk[];
-  /** `${windowKey}|${measure key}` of `measures`. */
-  measureKeys: ReadonlySet<string>;
+  /** The measure keys of `measures`, by windowKey. */
+  measureKeys: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export interface PlanWindow {
@@ -400,8 +400,19 @@ function planRatingUncached(input: UsageWindowsInput): RatingPlan {
     windowsByKey: new Map(windows.map((w) => [w.key, w])),
     windowsByText: windowsByText([...windows, ...measures]),
     measures,
-    measureKeys: new Set(measures.map((a) => `${windowKey(a.fromMs, a.toMs)}|${a.key}`)),
+    measureKeys: measureKeysByWindow(measures),
   };
+}
+
+function measureKeysByWindow(measures: readonly MeasureAsk[]): Map<string, Set<string>> {
+  const byWindow = new Map<string, Set<string>>();
+  for (const a of measures) {
+    const window = windowKey(a.fromMs, a.toMs);
+    let keys = byWindow.get(window);
+    if (keys === undefined) byWindow.set(window, (keys = new Set()));
+    keys.add(a.key);
+  }
+  return byWindow;
 }
 
 function windowKey(fromMs: number, toMs: number): string {
@@ -496,29 +507,30 @@ function planRequest(plan: RatingPlan): UsageRequest {
   };
 }
 
-// A rating reads many rows, and refuses one rarely: the paths of its errors are written only for an error.
+// A rating reads many rows, and refuses one rarely: the paths of its errors ("usage[3].quantity") are written
+// only for an error.
 
-function decAt(value: string, path: () => string): Decimal {
+function decAt(value: string, list: string, i: number, member: string): Decimal {
   try {
     return toDecimal(value);
   } catch {
-    return dec(value, path()); // throws, naming the path
+    return dec(value, `${list}[${i}]${member}`); // throws, naming the path
   }
 }
 
-function instantAt(value: string, path: () => string): number {
+function instantAt(value: string, list: string, i: number, member: string): number {
   try {
     return parseInstant(value);
   } catch {
-    return instant(value, path()); // throws, naming the path
+    return instant(value, `${list}[${i}]${member}`); // throws, naming the path
   }
 }
 
 /** A row's window key: found by its texts when they are the plan's own spelling, else parsed. */
-function rowWindow(plan: RatingPlan, row: { from: string; to: string }, path: () => string): string {
+function rowWindow(plan: RatingPlan, row: { from: string; to: string }, list: string, i: number): string {
   const known = plan.windowsByText.get(row.from)?.get(row.to);
   if (known !== undefined) return known;
-  return windowKey(instantAt(row.from, () => `${path()}.from`), instantAt(row.to, () => `${path()}.to`));
+  return windowKey(instantAt(row.from, list, i, ".from"), instantAt(row.to, list, i, ".to"));
 }
 
 /** Usage sums by window, then metric. */
@@ -537,16 +549,18 @@ export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): U
   if (!Array.isArray(rows)) throw new RatingInputError("usage", "must be an array");
   const windows = plan.windowsByKey;
   const index: UsageIndex = new Map();
-  rows.forEach((row, i) => {
-    const key = rowWindow(plan, row, () => `usage[${i}]`);
-    const quantity = decAt(row.quantity, () => `usage[${i}].quantity`);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as UsageAggregate;
+    if (row === undefined && !(i in rows)) continue; // a hole in a sparse array is no row
+    const key = rowWindow(plan, row, "usage", i);
+    const quantity = decAt(row.quantity, "usage", i, ".quantity");
     if (typeof row.metric !== "string" || row.metric === "") throw new RatingInputError(`usage[${i}].metric`, "is required");
-    if (!windows.has(key)) return;
+    if (!windows.has(key)) continue;
     let byMetric = index.get(key);
     if (!byMetric) index.set(key, (byMetric = new Map()));
     const prior = byMetric.get(row.metric);
     byMetric.set(row.metric, prior === undefined ? firstSum(quantity) : prior.plus(quantity));
-  });
+  }
   return index;
 }
 
@@ -564,17 +578,18 @@ export function indexMeasured(rows: readonly MeasuredUsage[] | undefined, plan: 
   const index: MeasuredIndex = new Map();
   if (rows === undefined) return index;
   if (!Array.isArray(rows)) throw new RatingInputError("measured", "must be an array");
-  const wanted = plan.measureKeys;
-  rows.forEach((row, i) => {
-    const window = rowWindow(plan, row, () => `measured[${i}]`);
-    const value = decAt(row.value, () => `measured[${i}].value`);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as MeasuredUsage;
+    if (row === undefined && !(i in rows)) continue; // a hole in a sparse array is no row
+    const window = rowWindow(plan, row, "measured", i);
+    const value = decAt(row.value, "measured", i, ".value");
     const key = measureKey(row.measure);
-    if (!wanted.has(`${window}|${key}`)) return;
+    if (plan.measureKeys.get(window)?.has(key) !== true) continue;
     let byKey = index.get(window);
     if (!byKey) index.set(window, (byKey = new Map()));
     if (byKey.has(key)) throw new RatingInputError(`measured[${i}]`, "gives a figure twice for one window and measure");
     byKey.set(key, value);
-  });
+  }
   return index;
 }
 

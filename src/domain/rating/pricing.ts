@@ -73,6 +73,11 @@ interface ScaledTier {
   upTo: Decimal | null;
   unitPrice: Decimal;
   flatFee: Decimal;
+  /**
+   * graduated, when billable units exceed upTo (the tier is full): its units and charge, and the amount of
+   * the tiers up to it when every one of them is full (null for the last tier, which never is).
+   */
+  full: { units: Decimal; charge: Decimal; amount: Decimal } | null;
 }
 
 /**
@@ -87,10 +92,18 @@ function scaledTiers(list: readonly ParsedTier[]): (bounds: Decimal, fees: Decim
     const known = byBounds.get(bounds);
     if (known !== undefined && known.fees === fees) return known.tiers;
     let lower = ZERO;
+    let amount = ZERO;
     const tiers = list.map((t, i) => {
       const upTo = t.upTo === null ? null : keepText(t.upTo.times(bounds));
-      const row: ScaledTier = { tier: i + 1, from: lower, upTo, unitPrice: t.unitPrice, flatFee: keepText(t.flatFee.times(fees)) };
-      if (upTo !== null) lower = upTo;
+      const row: ScaledTier = { tier: i + 1, from: lower, upTo, unitPrice: t.unitPrice, flatFee: keepText(t.flatFee.times(fees)), full: null };
+      if (upTo !== null) {
+        // What graduated() computes for a tier that billable units exceed (top = upTo), and the running amount.
+        const units = !upTo.greaterThan(row.from) ? ZERO : row.from.isZero() ? atPrecision(upTo) : upTo.minus(row.from);
+        const charge = i === 0 || units !== ZERO ? tierCharge(units, row) : ZERO;
+        amount = addCharge(amount, charge);
+        row.full = { units: keepText(units), charge: keepText(charge), amount };
+        lower = upTo;
+      }
       return row;
     });
     byBounds.set(bounds, { fees, tiers });
@@ -108,19 +121,33 @@ function tierCharge(units: Decimal, t: ScaledTier): Decimal {
   return t.flatFee.isZero() ? priced : priced.plus(t.flatFee);
 }
 
+/** amount + charge, the addition skipped when one is 0 (the running amount of graduated). */
+function addCharge(amount: Decimal, charge: Decimal): Decimal {
+  return amount === ZERO ? charge : charge === ZERO ? amount : amount.plus(charge);
+}
+
 /** graduated: each unit priced in the tier it falls in; a tier holds the units up to and including its upTo. */
 export function graduated(list: readonly ParsedTier[]): PricingFunction {
   const scaled = scaledTiers(list);
   return (billable, bounds, fees) => {
     let amount = ZERO;
+    let allFull = true; // every tier so far is full: the running amount is the kept one
     const tiers: TierCharge[] = scaled(bounds, fees).map((t, i) => {
       const upper = t.upTo;
-      // The units above the tier's lower bound, up to its upper bound (none when billable is below it).
-      const top = upper === null || billable.lessThanOrEqualTo(upper) ? billable : upper;
-      const units = !top.greaterThan(t.from) ? ZERO : t.from.isZero() ? atPrecision(top) : top.minus(t.from);
-      const reached = i === 0 || units !== ZERO;
-      const charge = reached ? tierCharge(units, t) : ZERO;
-      amount = amount === ZERO ? charge : charge === ZERO ? amount : amount.plus(charge);
+      let units: Decimal;
+      let charge: Decimal;
+      if (t.full !== null && upper !== null && !billable.lessThanOrEqualTo(upper)) {
+        // A full tier's units and charge depend on the tier alone (scaledTiers computed them).
+        ({ units, charge } = t.full);
+        amount = allFull ? t.full.amount : addCharge(amount, charge);
+      } else {
+        allFull = false;
+        // The units above the tier's lower bound, up to billable (none when billable is not above it).
+        units = !billable.greaterThan(t.from) ? ZERO : t.from.isZero() ? atPrecision(billable) : billable.minus(t.from);
+        const reached = i === 0 || units !== ZERO;
+        charge = reached ? tierCharge(units, t) : ZERO;
+        amount = addCharge(amount, charge);
+      }
       return { tier: t.tier, from: t.from, upTo: upper, unitPrice: t.unitPrice, flatFee: t.flatFee, units, amount: charge };
     });
     return { model: "graduated", amount, tiers };

@@ -34,14 +34,15 @@
 //  - Descriptions (describe.ts) state proration in whole time units ("× 10 of 31 days"), a commitment across
 //    segments by its parts, and a credit with the balance it leaves (also `balanceAfter`, on the line and in
 //    creditsApplied); figures are never rounded for display.
-import { type Decimal, formatDecimal as q, formatMoney, roundMoney, sum } from "../money.js";
+import { type Decimal, type RoundingMode, ZERO, addsExactly, formatDecimal as q, formatMoney, max, roundMoney, sum } from "../money.js";
 import { formatInstant } from "../periods.js";
 import { compare } from "./compare.js";
 import { commitmentLines, countsTowardCommitment } from "./commitment.js";
-import { type RoundedLine, applyCredits } from "./credits.js";
+import { applyCredits } from "./credits.js";
 import { conflictExceptions, dedupe, deltaExceptions, missingTermsExceptions, spikeExceptions, unpricedExceptions } from "./exceptions.js";
 import { inputsHashOfPlan } from "./hash.js";
 import { type LineDraft, type Wording, segmentLines } from "./lines.js";
+import { KeptByInputs } from "./memo.js";
 import { type PeriodPlan, indexMeasured, indexUsage, planRating } from "./plan.js";
 import { ENGINE_VERSION, type Line, type RatingContract, type RatingInput, type RatingResult, type Segment } from "./types.js";
 import { rateUsage } from "./usage-charges.js";
@@ -56,15 +57,20 @@ export function ratePeriod(input: RatingInput): RatingResult {
   const usage = indexUsage(input.usage, plan);
   const measured = indexMeasured(input.measured, plan);
   const wording: Wording = { currency: contract.currency, timezone: contract.timezone, nominalMs: span.nominalEndMs - span.startMs };
-  const round = (d: Decimal) => roundMoney(d, contract.currency, contract.roundingMode);
+  const round = rounding(contract.currency, contract.roundingMode);
 
   const charges = rateUsage(plan.current, usage, measured); // rules 2–6
   const rounded = roundLines(segmentLines(charges, wording), contract); // rules 2–8
-  const roundedUsageCharges = sum(rounded.filter((r) => countsTowardCommitment(r.line.kind)).map((r) => r.amount));
-  rounded.push(...roundLines(commitmentLines(plan, usage, measured, roundedUsageCharges, round, wording), contract)); // rule 9
-  const credits = applyCredits(plan.current, plan.versions, input.creditBalances, rounded, contract.currency); // rule 10
+  const usageAmounts = rounded.filter((r) => countsTowardCommitment(r.line.kind)).map((r) => r.amount);
+  const roundedUsageCharges = keptSums.get(plan.current, usageAmounts, () => sum(usageAmounts));
+  const shortfalls = roundLines(commitmentLines(plan, usage, measured, roundedUsageCharges, round, wording), contract); // rule 9
+  rounded.push(...shortfalls);
+  const sums = keptLineSums.get(plan.current, [roundedUsageCharges, ...rounded.flatMap((r) => [r.line.kind, r.amount])], () =>
+    lineSums(rounded, roundedUsageCharges, shortfalls),
+  );
+  const credits = applyCredits(plan.current, plan.versions, input.creditBalances, max(ZERO, sums.nonFee), contract.currency); // rule 10
   const lines = [...rounded.map((r) => r.line), ...credits.lines];
-  const comparison = compare(input, [...rounded.map((r) => r.amount), ...credits.amounts], credits.creditsApplied); // rule 11
+  const comparison = compare(input, totalOf(sums, credits.amounts), credits.creditsApplied); // rule 11
 
   // Exceptions, reported in this order, each once per kind and subject.
   const exceptions = [
@@ -91,6 +97,56 @@ export function ratePeriod(input: RatingInput): RatingResult {
   };
 }
 
+/** A rounded line with its amount as a Decimal (the value of `line.amount`). */
+interface RoundedLine {
+  line: Line;
+  amount: Decimal;
+}
+
+// The sums of the period's rounded lines, kept by period with the amounts they were made of (memo.ts): the
+// same instances for the same lines, which the credits drawn from them are kept by too (credits.ts).
+const keptSums = new KeptByInputs<PeriodPlan, Decimal>();
+const keptLineSums = new KeptByInputs<PeriodPlan, LineSums>();
+
+interface LineSums {
+  /** Every rounded line but the platform fees (what credits may pay, rule 10). */
+  nonFee: Decimal;
+  /** Every rounded line (the total before credits, rule 11); null when the amounts may not be regrouped. */
+  all: Decimal | null;
+  /** Every rounded line's amount, in line order. */
+  amounts: Decimal[];
+}
+
+/**
+ * The sums of the rounded lines that rules 10 and 11 take. When every sum of the amounts is exact
+ * (addsExactly), the order of the additions changes no digit: they are then taken from the usage charges and
+ * the shortfalls already summed, in a few additions rather than one per line; otherwise line by line, in line
+ * order.
+ */
+function lineSums(rounded: readonly RoundedLine[], usageCharges: Decimal, shortfalls: readonly RoundedLine[]): LineSums {
+  const amounts = rounded.map((r) => r.amount);
+  if (!addsExactly(amounts)) return { nonFee: sum(rounded.filter((r) => r.line.kind !== "platform_fee").map((r) => r.amount)), all: null, amounts };
+  const nonFee = sum([usageCharges, ...shortfalls.map((r) => r.amount)]);
+  return { nonFee, all: sum([sum(rounded.filter((r) => r.line.kind === "platform_fee").map((r) => r.amount)), nonFee]), amounts };
+}
+
+/** Rule 11's total: the rounded lines and the credits applied. */
+function totalOf(sums: LineSums, credits: readonly Decimal[]): Decimal {
+  const amounts = [...sums.amounts, ...credits];
+  return sums.all !== null && addsExactly(amounts) ? sum([sums.all, ...credits]) : sum(amounts);
+}
+
+// One rounding function per currency and mode (rule 8), rather than a closure per rating.
+const roundings = new Map<string, Map<RoundingMode, (d: Decimal) => Decimal>>();
+
+function rounding(currency: string, mode: RoundingMode): (d: Decimal) => Decimal {
+  let byMode = roundings.get(currency);
+  if (byMode === undefined) roundings.set(currency, (byMode = new Map()));
+  let round = byMode.get(mode);
+  if (round === undefined) byMode.set(mode, (round = (d: Decimal) => roundMoney(d, currency, mode)));
+  return round;
+}
+
 /** The result's segments (rule 1), gaps included (version null). */
 function resultSegments(period: PeriodPlan): Segment[] {
   return period.segments.map((s) => ({
@@ -111,9 +167,16 @@ function roundLines(drafts: readonly LineDraft[], contract: RatingContract): Rou
   // of the engine's time), the two fields last as before.
   return drafts.map((d) => {
     const line = d.line as Line;
-    const amount = roundMoney(d.exact, contract.currency, contract.roundingMode);
-    line.unroundedAmount = q(d.exact);
-    line.amount = formatMoney(amount, contract.currency);
-    return { line, amount };
+    const { currency, roundingMode } = contract;
+    // A draft of unchanged charges comes with what the last rating made of the same exact amount (lines.ts).
+    let r = d.rounding?.kept;
+    if (r === undefined || r === null || r.currency !== currency || r.mode !== roundingMode) {
+      const amount = roundMoney(d.exact, currency, roundingMode);
+      r = { currency, mode: roundingMode, amount, text: formatMoney(amount, currency), unrounded: q(d.exact) };
+      if (d.rounding !== undefined) d.rounding.kept = r;
+    }
+    line.unroundedAmount = r.unrounded;
+    line.amount = r.text;
+    return { line, amount: r.amount };
   });
 }

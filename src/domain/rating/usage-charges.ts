@@ -2,6 +2,7 @@
 // discount and cap, per segment. The figures only; lines.ts writes them as lines.
 import { Decimal, ZERO, keepText, sum } from "../money.js";
 import { usageFromFigure } from "./measures.js";
+import { KeptByInputs } from "./memo.js";
 import {
   type CompiledMeter,
   type CompiledTerms,
@@ -31,6 +32,7 @@ export interface MeterCharge {
   amount: Decimal;
 }
 
+/** A segment's charges; shared by the ratings of the same figures (segmentCharges), so never changed once made. */
 export interface SegmentCharges {
   segment: SegmentSpan;
   meters: MeterCharge[];
@@ -47,8 +49,6 @@ export interface SegmentCharges {
 
 export interface PeriodCharges {
   segments: SegmentCharges[];
-  /** The period's usage charges after rules 5–6, all segments together (unrounded). */
-  usageCharges: Decimal;
 }
 
 /** Rules 2–6 for one period: usage, included units, price, meter discount and cap, contract discount and cap. */
@@ -58,18 +58,39 @@ export function rateUsage(period: PeriodPlan, usage: UsageIndex, measured: Measu
     if (segment.version === null) continue; // rule 1: a gap is not rated (missing_terms)
     segments.push(segmentCharges(segment, segment.version.terms, usage, measured));
   }
-  return { segments, usageCharges: sum(segments.map((s) => s.net)) };
+  return { segments };
 }
 
+// A segment's charges, kept from its last rating with the figures they were rated from (memo.ts): rules 3–6
+// are a few dozen multiplications and additions of the same instances when the usage did not change.
+const keptCharges = new KeptByInputs<SegmentSpan, SegmentCharges>();
+
 function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: UsageIndex, measured: MeasuredIndex): SegmentCharges {
+  // What rules 2–6 read for this segment: the terms, the metrics' sums (by name) and every meter's figure.
+  const byMetric = usageOf(usage, segment);
+  const inputs: Array<CompiledTerms | string | Decimal> = [terms];
+  for (const [metric, quantity] of byMetric) inputs.push(metric, quantity);
+  for (const m of terms.meters) {
+    inputs.push(figureOf(usage, measured, segment.key, m.measure, m.key));
+    if (m.filteredSum !== null) inputs.push(figureOf(usage, measured, segment.key, m.filteredSum.measure, m.filteredSum.key));
+  }
+  return keptCharges.get(segment, inputs, () => rateSegment(segment, terms, usage, measured, byMetric));
+}
+
+function rateSegment(
+  segment: SegmentSpan,
+  terms: CompiledTerms,
+  usage: UsageIndex,
+  measured: MeasuredIndex,
+  byMetric: ReadonlyMap<string, Decimal>,
+): SegmentCharges {
   const f = segment.fraction;
-  const figure = (m: CompiledMeter) => figureOf(usage, measured, segment.key, m.measure, m.key);
 
   // Rule 2 — Usage: per segment and meter. A metric with no meter in this version is not billed, nor are the
   // events of a metered metric that match none of its meters' filters (the metric's sum minus theirs: the
   // filters are disjoint, so no event is in two of them).
   const unpriced: Array<{ metric: string; quantity: Decimal; unmatched: boolean }> = [];
-  for (const [metric, quantity] of usageOf(usage, segment)) {
+  for (const [metric, quantity] of byMetric) {
     const meters = terms.metersByMetric.get(metric);
     if (meters === undefined) {
       if (!quantity.isZero()) unpriced.push({ metric, quantity, unmatched: false });
@@ -81,7 +102,7 @@ function segmentCharges(segment: SegmentSpan, terms: CompiledTerms, usage: Usage
     if (!rest.isZero()) unpriced.push({ metric, quantity: rest, unmatched: true });
   }
 
-  const meters = terms.meters.map((meter) => meterCharge(meter, meterUsage(meter, figure(meter), segment), f));
+  const meters = terms.meters.map((meter) => meterCharge(meter, meterUsage(meter, figureOf(usage, measured, segment.key, meter.measure, meter.key), segment), f));
 
   // Rule 6 — Contract discount, then contract cap (scaled by fraction) on the sum of usage charges.
   const meterTotal = sum(meters.map((m) => m.amount));
