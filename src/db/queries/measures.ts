@@ -26,8 +26,9 @@ const HOUR_MS = 3_600_000;
  * appended to `params`: for every property named, its value is one of the values. jsonb equality with the
  * filter's JSON scalars (so "1" and 1 differ, 1 and 1.0 do not; a missing property is NULL: no match) is what
  * the usage_matches function means, without its per-row call. Use it only where NULL counts as false (WHERE).
+ * Also what a document line's drill-down selects (queries/line-events.ts): one definition of a meter's events.
  */
-function filterSql(props: string, filter: Filter | null, params: unknown[]): string {
+export function filterSql(props: string, filter: Filter | null, params: unknown[]): string {
   if (filter === null) return "TRUE";
   const parts: string[] = [];
   for (const [property, values] of Object.entries(filter)) {

@@ -37,3 +37,32 @@ export const Document = z.object({
 });
 
 export const DocumentPage = page(Document);
+
+/** A document's line: the document's id and the line's `lineNo` (1, 2, … as in `lines[].lineNo`). */
+export const DocumentLineParams = z
+  .object({
+    id: Id,
+    lineNo: z
+      .string()
+      .regex(/^[1-9]\d{0,8}$/, "must be a line number: 1, 2, … as in the document's lines[].lineNo")
+      .transform(Number)
+      .describe("The line's `lineNo` in the document"),
+  })
+  .strict();
+
+/** One event behind a usage line, as the document saw it. */
+export const LineEvent = z.object({
+  eventId: z.string(),
+  customerId: z.string().describe("The contract's customer id or one of its account ids"),
+  metric: z.string(),
+  quantity: z.string().describe("Decimal string, as stored (no trailing zeros)"),
+  timestamp: z.string().describe("The event's instant as stored and measured: UTC, six fraction digits"),
+  properties: z.record(z.string(), z.unknown()).nullable(),
+  receivedAt: z.string().describe("When the service stored it (UTC, six fraction digits): at or before the document's issuedAt"),
+  carriedOver: z
+    .boolean()
+    .describe("`latest` and `time_weighted` lines: the last event before the segment, which set the level the segment starts with"),
+  voidedAfterIssue: z.boolean().describe("Voided after the document was issued: counted in the line as issued, no longer in a new preview"),
+});
+
+export const LineEventPage = page(LineEvent);
