@@ -164,6 +164,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/contracts/{id}/simulations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What-if: rate a period's real usage with the current and with proposed terms (nothing stored)
+         * @description Rates the period (`periodStart`, default the last closed period, as for a preview) twice on the same usage, billings and credit balances: `current` with the contract's versions in force in it, `proposed` with `terms` in force for the whole period (as if amended with them from the period's start: versions that took effect earlier stay for earlier periods, e.g. a term commitment's, none from the period's start on; the contract's currency, calendar and rounding are its own). Both are full calculations (lines, commitment shortfalls, credits, total, delta, action, the exceptions the engine finds). `difference` is proposed − current: the totals, and per meter its usage charges. The terms are validated as an amendment's. Nothing is stored, audited or issuable: no calculation, no exception, no audit entry.
+         */
+        post: operations["simulateTerms"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/calculations/{id}": {
         parameters: {
             query?: never;
@@ -281,6 +301,46 @@ export interface paths {
          * @description Opens with the customer, the contract, the document number and the period as inclusive dates in the contract's timezone (`2026-01-01 to 2026-03-31` for [2026-01-01, 2026-04-01)). Then one row per line, the columns named as the document's JSON names them (`lineNo`, `kind`, `metric`, `segment.from`, `segment.to`, `usage`, `included`, `billable`, `pricingModel`, `unitPrice`, `tiers`, `packageSize`, `packagePrice`, `gross`, `discount`, `amount`, `description`), and the totals: `subtotal`, one `alreadyBilled` row per earlier document or external billing citing its number or reference, and `amount` (due or credited). `?detail=full` adds the engine's internals: `segment.version`, `fraction`, `capped`, `unroundedAmount`. Cells a spreadsheet would run as formulas are defused.
          */
         get: operations["getDocumentBackup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/documents/{id}/lines/{lineNo}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The events behind a usage line, as issued (drill-down)
+         * @description Exactly the events behind a usage line as the document was issued: those of the contract's customer and account ids, the line's metric and meter filter (`explanation.filter`), timestamped inside its segment (`explanation.segment`, [from, to)), plus, for `latest` and `time_weighted` meters, the last event before the segment, which set the level carried in (`carriedOver: true`). Only events received at or before the document's `issuedAt` are listed (later arrivals are for the next preview); those voided after it are listed with `voidedAfterIssue: true`. Aggregating the list as the meter does (`explanation.aggregation`) therefore gives the line's `usage`. In the meter's order: timestamp, then arrival, then customer and event id. Cursor-paginated; `events.csv` gives the same rows as one CSV.
+         */
+        get: operations["listDocumentLineEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/documents/{id}/lines/{lineNo}/events.csv": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The events behind a usage line as CSV, streamed
+         * @description Exactly the events behind a usage line as the document was issued: those of the contract's customer and account ids, the line's metric and meter filter (`explanation.filter`), timestamped inside its segment (`explanation.segment`, [from, to)), plus, for `latest` and `time_weighted` meters, the last event before the segment, which set the level carried in (`carriedOver: true`). Only events received at or before the document's `issuedAt` are listed (later arrivals are for the next preview); those voided after it are listed with `voidedAfterIssue: true`. Aggregating the list as the meter does (`explanation.aggregation`) therefore gives the line's `usage`. In the meter's order: timestamp, then arrival, then customer and event id. One row per event, in the JSON list's order, under a header naming the columns as the list's items do: `eventId`, `customerId`, `metric`, `quantity`, `timestamp`, `properties` (JSON), `receivedAt`, `carriedOver`, `voidedAfterIssue`. Streamed as it is read (a line of millions of events is fine). Cells a spreadsheet would run as formulas are defused.
+         */
+        get: operations["getDocumentLineEventsCsv"];
         put?: never;
         post?: never;
         delete?: never;
@@ -649,10 +709,67 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Usage against each meter for the billing period containing `at`
+         * Usage against each meter for the billing period containing `at`, with a forecast for the current period
          * @description For each meter of the version in force at `at` (default now): the non-voided usage of the whole billing period containing `at`, over the contract's customer and account ids; the meter's included units as written (not prorated for mid-period amendments or a clipped last period: the true-up does that); `remaining` = max(0, included − used); `shareUsed` = used ÷ included (null when included is 0). Metrics used in the period without a meter are listed in `unmetered`. `at` outside the contract term → 400.
+         *
+         *     Forecast: when the period is the current one (it contains now and has begun), each meter also has `projected` (sum and count: used ÷ `elapsedShare`; levels: their current level, `used`) and the summary `elapsedShare` and `projectedTrueUp` (the engine's delta for the period with the projected usage, as a preview would rate it; nothing is stored). A period that is over (its usage is final: preview it) or not begun (nothing to project from) answers without these fields.
          */
         get: operations["getUsageSummary"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/billing-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Billing runs, newest first */
+        get: operations["listBillingRuns"];
+        put?: never;
+        /**
+         * Close periods for the whole book: preview every contract period due, and with autoIssue issue what is clean
+         * @description Takes every contract with a billing period ending at or before periodEnd that has no issued document, or has usage stored or voided since its latest one (a period a run found nothing to issue in is skipped until something changes); one item per contract and period, oldest first. Writer or approver; approver with autoIssue. At most one run is running (409).
+         */
+        post: operations["startBillingRun"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/billing-runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A billing run: its status, progress and counts */
+        get: operations["getBillingRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/billing-runs/{id}/items": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's items: each contract period's outcome */
+        get: operations["listBillingRunItems"];
         put?: never;
         post?: never;
         delete?: never;
@@ -786,6 +903,46 @@ export interface components {
             /** @description The contract version in force whose alert it is */
             version: number;
             firedAt: string;
+        };
+        BillingRun: {
+            id: string;
+            /** @enum {string} */
+            status: "running" | "completed" | "failed";
+            periodEnd: string;
+            autoIssue: boolean;
+            contractIds: string[] | null;
+            /** @description Items (contract periods) in the run, and those finished */
+            progress: {
+                total: number;
+                done: number;
+            };
+            /** @description Finished items by outcome */
+            counts: {
+                issued: number;
+                previewed: number;
+                blocked: number;
+                nothing_to_issue: number;
+                failed: number;
+            };
+            startedAt: string;
+            finishedAt: string | null;
+            /** @description The API key that started the run */
+            startedBy: string;
+        };
+        BillingRunItem: {
+            contractId: string;
+            periodStart: string;
+            periodEnd: string;
+            /** @enum {string} */
+            status: "pending" | "issued" | "previewed" | "blocked" | "nothing_to_issue" | "failed";
+            /** @description The preview this item rated (reused if the run resumes after a crash) */
+            calculationId: string | null;
+            documentId: string | null;
+            /** @description Open blocking exceptions that kept it from being issued */
+            blockingExceptionIds: string[];
+            /** @description Why it failed (the run goes on) */
+            error: string | null;
+            finishedAt: string | null;
         };
         BookRevenue: {
             books: {
@@ -2960,6 +3117,384 @@ export interface operations {
             };
         };
     };
+    simulateTerms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "periodStart": "2026-10-01T00:00:00Z",
+                 *       "terms": {
+                 *         "meters": [
+                 *           {
+                 *             "metric": "api_calls",
+                 *             "unit": "call",
+                 *             "included": "50000",
+                 *             "pricing": {
+                 *               "model": "per_unit",
+                 *               "unitPrice": "0.05"
+                 *             }
+                 *           }
+                 *         ]
+                 *       }
+                 *     }
+                 */
+                "application/json": {
+                    terms: components["schemas"]["ContractTermsInput"];
+                    periodStart?: components["schemas"]["Instant"];
+                };
+            };
+        };
+        responses: {
+            /** @description Both ratings of the period and their difference (proposed − current); nothing was stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        period: {
+                            start: string;
+                            end: string;
+                        };
+                        /** @description The period rated with the contract's versions in force in it */
+                        current: {
+                            contractId: string;
+                            period: {
+                                start: string;
+                                end: string;
+                            };
+                            /** @description Whether the period had ended when it was rated; false: an estimate, which cannot be issued yet (409 period_open) */
+                            periodClosed: boolean;
+                            segments: {
+                                from: string;
+                                to: string;
+                                version: number | null;
+                                fraction: string;
+                            }[];
+                            lines: {
+                                /** @enum {string} */
+                                kind: "platform_fee" | "usage" | "contract_discount" | "contract_cap" | "commitment_shortfall" | "credit_applied";
+                                /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                                meterId?: string;
+                                metric?: string;
+                                /**
+                                 * @description usage lines: how the meter aggregates its events (docs/rating.md)
+                                 * @enum {string}
+                                 */
+                                aggregation?: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                                /** @description usage lines: which events of the metric the meter counts; null: all of them */
+                                filter?: {
+                                    [key: string]: (string | number | boolean)[];
+                                } | null;
+                                unit?: string;
+                                segment: {
+                                    from: string;
+                                    to: string;
+                                    version: number;
+                                } | null;
+                                usage: string | null;
+                                /** @description Included units × fraction */
+                                included: string | null;
+                                billable: string | null;
+                                /** @enum {string} */
+                                pricingModel?: "per_unit" | "graduated" | "volume" | "package";
+                                unitPrice?: string;
+                                /** @description Tier bounds scaled by the fraction, with the units and amount in each */
+                                tiers?: {
+                                    tier: number;
+                                    from: string;
+                                    upTo: string | null;
+                                    unitPrice: string;
+                                    flatFee: string;
+                                    units: string;
+                                    amount: string;
+                                }[];
+                                packageSize?: string;
+                                packagePrice?: string;
+                                packages?: string;
+                                fraction: string | null;
+                                gross?: string;
+                                discount?: string;
+                                capped?: string;
+                                discountPercent?: string;
+                                cap?: string;
+                                base?: string;
+                                commitment?: string;
+                                usageCharges?: string;
+                                /** @enum {string} */
+                                scope?: "period" | "term";
+                                periods?: {
+                                    start: string;
+                                    end: string;
+                                    usageCharges: string;
+                                }[];
+                                /** @description Period commitment_shortfall: each segment's commitment, amount × fraction; they add up to `commitment` */
+                                commitmentParts?: {
+                                    segment: {
+                                        from: string;
+                                        to: string;
+                                        version: number;
+                                    };
+                                    amount: string;
+                                    fraction: string;
+                                    commitment: string;
+                                }[];
+                                grantId?: string;
+                                available?: string;
+                                /** @description credit_applied: the grant's balance once this period's use is recorded */
+                                balanceAfter?: string;
+                                expiresAt?: string;
+                                unroundedAmount: string;
+                                /** @description Rounded to the currency's minor unit */
+                                amount: string;
+                                description: string;
+                            }[];
+                            total: string;
+                            alreadyBilled: string;
+                            delta: string;
+                            /** @enum {string} */
+                            action: "invoice" | "credit_memo" | "none";
+                            currency: string;
+                            creditsApplied: {
+                                grantId: string;
+                                amount: string;
+                                /** @description The grant's balance once this use is recorded: what the next period can draw */
+                                balanceAfter?: string;
+                            }[];
+                            engineVersion: string;
+                            /** @description What the engine finds in this rating (as a preview would raise); none is stored */
+                            exceptions: {
+                                /** @enum {string} */
+                                kind: "missing_terms" | "unpriced_metric" | "unmapped_usage" | "usage_spike" | "materiality" | "late_usage" | "over_billed" | "amendment_conflict";
+                                blocking: boolean;
+                                subject: string;
+                                message: string;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                        };
+                        /** @description The period rated with the proposed terms in force for all of it */
+                        proposed: {
+                            contractId: string;
+                            period: {
+                                start: string;
+                                end: string;
+                            };
+                            /** @description Whether the period had ended when it was rated; false: an estimate, which cannot be issued yet (409 period_open) */
+                            periodClosed: boolean;
+                            segments: {
+                                from: string;
+                                to: string;
+                                version: number | null;
+                                fraction: string;
+                            }[];
+                            lines: {
+                                /** @enum {string} */
+                                kind: "platform_fee" | "usage" | "contract_discount" | "contract_cap" | "commitment_shortfall" | "credit_applied";
+                                /** @description usage lines: the meter's id (its metric unless the contract names one) */
+                                meterId?: string;
+                                metric?: string;
+                                /**
+                                 * @description usage lines: how the meter aggregates its events (docs/rating.md)
+                                 * @enum {string}
+                                 */
+                                aggregation?: "sum" | "count" | "max" | "latest" | "unique_count" | "time_weighted";
+                                /** @description usage lines: which events of the metric the meter counts; null: all of them */
+                                filter?: {
+                                    [key: string]: (string | number | boolean)[];
+                                } | null;
+                                unit?: string;
+                                segment: {
+                                    from: string;
+                                    to: string;
+                                    version: number;
+                                } | null;
+                                usage: string | null;
+                                /** @description Included units × fraction */
+                                included: string | null;
+                                billable: string | null;
+                                /** @enum {string} */
+                                pricingModel?: "per_unit" | "graduated" | "volume" | "package";
+                                unitPrice?: string;
+                                /** @description Tier bounds scaled by the fraction, with the units and amount in each */
+                                tiers?: {
+                                    tier: number;
+                                    from: string;
+                                    upTo: string | null;
+                                    unitPrice: string;
+                                    flatFee: string;
+                                    units: string;
+                                    amount: string;
+                                }[];
+                                packageSize?: string;
+                                packagePrice?: string;
+                                packages?: string;
+                                fraction: string | null;
+                                gross?: string;
+                                discount?: string;
+                                capped?: string;
+                                discountPercent?: string;
+                                cap?: string;
+                                base?: string;
+                                commitment?: string;
+                                usageCharges?: string;
+                                /** @enum {string} */
+                                scope?: "period" | "term";
+                                periods?: {
+                                    start: string;
+                                    end: string;
+                                    usageCharges: string;
+                                }[];
+                                /** @description Period commitment_shortfall: each segment's commitment, amount × fraction; they add up to `commitment` */
+                                commitmentParts?: {
+                                    segment: {
+                                        from: string;
+                                        to: string;
+                                        version: number;
+                                    };
+                                    amount: string;
+                                    fraction: string;
+                                    commitment: string;
+                                }[];
+                                grantId?: string;
+                                available?: string;
+                                /** @description credit_applied: the grant's balance once this period's use is recorded */
+                                balanceAfter?: string;
+                                expiresAt?: string;
+                                unroundedAmount: string;
+                                /** @description Rounded to the currency's minor unit */
+                                amount: string;
+                                description: string;
+                            }[];
+                            total: string;
+                            alreadyBilled: string;
+                            delta: string;
+                            /** @enum {string} */
+                            action: "invoice" | "credit_memo" | "none";
+                            currency: string;
+                            creditsApplied: {
+                                grantId: string;
+                                amount: string;
+                                /** @description The grant's balance once this use is recorded: what the next period can draw */
+                                balanceAfter?: string;
+                            }[];
+                            engineVersion: string;
+                            /** @description What the engine finds in this rating (as a preview would raise); none is stored */
+                            exceptions: {
+                                /** @enum {string} */
+                                kind: "missing_terms" | "unpriced_metric" | "unmapped_usage" | "usage_spike" | "materiality" | "late_usage" | "over_billed" | "amendment_conflict";
+                                blocking: boolean;
+                                subject: string;
+                                message: string;
+                                details: {
+                                    [key: string]: unknown;
+                                };
+                            }[];
+                        };
+                        difference: {
+                            /** @description proposed.total − current.total */
+                            total: string;
+                            /** @description Per meter of either rating: its usage charges (the sum of its usage lines over the segments, meter discount and cap applied; 0.00 where it has none); platform fees, contract discounts and caps, commitments and credits are in the totals only */
+                            perMeter: {
+                                meterId: string;
+                                current: string;
+                                proposed: string;
+                                /** @description proposed − current */
+                                difference: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description `validation_failed`: the terms are not valid (as for an amendment), or `periodStart` is not the start of a billing period of the term */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the key's role is not writer or admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no contract with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getCalculation: {
         parameters: {
             query?: never;
@@ -4109,6 +4644,219 @@ export interface operations {
             };
             /** @description `not_found`: no document with this id */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listDocumentLineEvents: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+                /** @description The line's `lineNo` in the document */
+                lineNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the line's events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "eventId": "evt-000123",
+                     *           "customerId": "acme",
+                     *           "metric": "api_calls",
+                     *           "quantity": "1200",
+                     *           "timestamp": "2026-12-03T10:15:00.000000Z",
+                     *           "properties": {
+                     *             "region": "eu"
+                     *           },
+                     *           "receivedAt": "2026-12-03T10:15:02.318000Z",
+                     *           "carriedOver": false,
+                     *           "voidedAfterIssue": false
+                     *         }
+                     *       ],
+                     *       "nextCursor": "MTIzNDU2"
+                     *     }
+                     */
+                    "application/json": {
+                        data: {
+                            eventId: string;
+                            /** @description The contract's customer id or one of its account ids */
+                            customerId: string;
+                            metric: string;
+                            /** @description Decimal string, as stored (no trailing zeros) */
+                            quantity: string;
+                            /** @description The event's instant as stored and measured: UTC, six fraction digits */
+                            timestamp: string;
+                            properties: {
+                                [key: string]: unknown;
+                            } | null;
+                            /** @description When the service stored it (UTC, six fraction digits): at or before the document's issuedAt */
+                            receivedAt: string;
+                            /** @description `latest` and `time_weighted` lines: the last event before the segment, which set the level the segment starts with */
+                            carriedOver: boolean;
+                            /** @description Voided after the document was issued: counted in the line as issued, no longer in a new preview */
+                            voidedAfterIssue: boolean;
+                        }[];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no document with this id, or the document has no line with this `lineNo` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: the line is not a usage line (platform fee, shortfall, discount, cap, credit): no events are behind it; `kind` names it */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDocumentLineEventsCsv: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description The line's `lineNo` in the document */
+                lineNo: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The line's events as text/csv (UTF-8), sent as an attachment named after the document number and line */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no document with this id, or the document has no line with this `lineNo` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: the line is not a usage line (platform fee, shortfall, discount, cap, credit): no events are behind it; `kind` names it */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -6161,12 +6909,18 @@ export interface operations {
                             remaining: string;
                             /** @description used ÷ included, 9 decimals half-up; null when included is 0 */
                             shareUsed: string | null;
+                            /** @description The current period only (absent otherwise): sum and count meters, used ÷ elapsedShare (exact, then 9 decimals half-up), the period's usage if it goes on at the rate so far; max, latest, unique_count and time_weighted meters, their current level, which is `used` (the peak so far, the last value reported, the distinct values so far, the time-weighted level with the level in force carried to the period's end) */
+                            projected?: string;
                         }[];
                         /** @description Usage in the period that no meter of this version prices: metrics without a meter, and the events of a metric whose meters' filters match none of them (a true-up raises unpriced_metric) */
                         unmetered: {
                             metric: string;
                             used: string;
                         }[];
+                        /** @description The current period only (absent otherwise): (now − period start) ÷ (period end − period start), 9 decimals half-up */
+                        elapsedShare?: string;
+                        /** @description The current period only (absent otherwise): the true-up's delta (total − already billed, in the contract's currency) if usage goes on as so far: the period rated as a preview would, with every sum and count projected (each segment keeps what it measured and gains the period's rate over its part still ahead) and levels as they stand. Nothing is stored and no exception is raised */
+                        projectedTrueUp?: string;
                     };
                 };
             };
@@ -6201,6 +6955,391 @@ export interface operations {
             };
             /** @description `conflict`: no version of the contract is in force at `at` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBillingRuns: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of runs */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "id": "0196f6d8-4d5e-7f60-8172-8d9e0f1a2b3c",
+                     *           "status": "running",
+                     *           "periodEnd": "2026-12-01T00:00:00.000Z",
+                     *           "autoIssue": true,
+                     *           "contractIds": null,
+                     *           "progress": {
+                     *             "total": 10000,
+                     *             "done": 4210
+                     *           },
+                     *           "counts": {
+                     *             "issued": 4102,
+                     *             "previewed": 0,
+                     *             "blocked": 96,
+                     *             "nothing_to_issue": 11,
+                     *             "failed": 1
+                     *           },
+                     *           "startedAt": "2026-12-01T06:00:00.000Z",
+                     *           "finishedAt": null,
+                     *           "startedBy": "finance-approver"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["BillingRun"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startBillingRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "periodEnd": "2026-12-01T00:00:00Z",
+                 *       "autoIssue": true
+                 *     }
+                 */
+                "application/json": {
+                    periodEnd?: components["schemas"]["Instant"];
+                    /** @description Issue what is due and unblocked (approver only). Default false: preview only */
+                    autoIssue?: boolean;
+                    /** @description Only these contracts (default: every contract whose term has begun) */
+                    contractIds?: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description The run, started: follow it with GET /v1/billing-runs/{id} */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingRun"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `forbidden`: the key's role is not approver or admin */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `conflict`: another billing run is running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `payload_too_large`: the body is larger than the limit (BODY_LIMIT_BYTES) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unsupported_media_type`: the body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBillingRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillingRun"];
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no billing run with this id */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `rate_limited`: more requests per minute than this API key may make, or too many failed authentications from this address (AUTH_FAILURES_PER_MINUTE); retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unavailable`: the service is overloaded, or the database is unreachable or did not answer in time (DB_STATEMENT_TIMEOUT_MS); retry after `Retry-After` seconds */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBillingRunItems: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 500 (default 50) */
+                limit?: string;
+                cursor?: string;
+                status?: "pending" | "issued" | "previewed" | "blocked" | "nothing_to_issue" | "failed";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of items, by contract and period */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "data": [
+                     *         {
+                     *           "contractId": "0196f6d2-3c4e-7a10-8b2c-5d6e7f809a1b",
+                     *           "periodStart": "2026-11-01T00:00:00.000Z",
+                     *           "periodEnd": "2026-12-01T00:00:00.000Z",
+                     *           "status": "blocked",
+                     *           "calculationId": "0196f6d3-0a1b-7c2d-8e3f-4051627384a1",
+                     *           "documentId": null,
+                     *           "blockingExceptionIds": [
+                     *             "0196f6d3-0a1b-7c2d-8e3f-4051627384a0"
+                     *           ],
+                     *           "error": null,
+                     *           "finishedAt": "2026-12-01T06:00:41.200Z"
+                     *         }
+                     *       ],
+                     *       "nextCursor": null
+                     *     }
+                     */
+                    "application/json": {
+                        data: components["schemas"]["BillingRunItem"][];
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description `validation_failed`: the request is not valid; `errors` lists every bad field as `{ path, message }` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `unauthorized`: no `Authorization: Bearer <key>` header, or the key is not valid */
+            401: {
+                headers: {
+                    /** @description Bearer realm="rating" */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `not_found`: no billing run with this id */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
