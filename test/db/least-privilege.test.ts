@@ -115,6 +115,9 @@ describe("the runtime role", () => {
       [RUNTIME_GROUP],
     );
     expect(Object.fromEntries(updatable.rows.map((r) => [r.table_name, r.columns]))).toEqual({
+      // A run is completed once; an item is completed once (WHERE status = 'pending'), its calculation kept for a resumed run.
+      billing_run_items: ["blocking_exception_ids", "calculation_id", "document_id", "error", "finished_at", "status"],
+      billing_runs: ["finished_at", "status"],
       // Only so that SELECT … FOR UPDATE / FOR SHARE may lock a contract; a trigger refuses every UPDATE.
       contracts: ["created_at"],
       document_counters: ["last_number"],
@@ -122,7 +125,8 @@ describe("the runtime role", () => {
       reconciliation_runs: ["created_at"],
       exceptions: ["calculation_id", "decision", "details", "last_seen_at", "message", "note", "resolved_at", "resolved_by", "status"],
       usage_events: ["void_reason", "voided_at", "voided_by"],
-      usage_dimensions: ["properties"],
+      usage_dimensions: ["properties", "unique_by"],
+      usage_distinct_values: ["events"],
       usage_rollups: ["events", "max_quantity", "quantity"],
       // An attempt is completed once; an endpoint is changed by an admin or disabled by a 410.
       webhook_deliveries: ["attempted_at", "duration_ms", "error", "next_attempt_at", "response_code", "status"],

@@ -5,7 +5,7 @@ CREATE TABLE "billing_runs" (
     "status" TEXT NOT NULL DEFAULT 'running',
     "period_end" TIMESTAMPTZ(6) NOT NULL,
     "auto_issue" BOOLEAN NOT NULL,
-    "contract_ids" UUID[],
+    "contract_ids" TEXT[],
     "created_by" TEXT NOT NULL,
     "started_at" TIMESTAMPTZ(6) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "finished_at" TIMESTAMPTZ(6),
@@ -24,7 +24,7 @@ CREATE TABLE "billing_run_items" (
     "status" TEXT NOT NULL DEFAULT 'pending',
     "calculation_id" UUID,
     "document_id" UUID,
-    "blocking_exception_ids" UUID[] NOT NULL DEFAULT '{}',
+    "blocking_exception_ids" TEXT[] NOT NULL DEFAULT '{}',
     "error" TEXT,
     "finished_at" TIMESTAMPTZ(6),
 

@@ -23,7 +23,7 @@ export async function insertRun(
 ): Promise<BillingRunRow> {
   const [row] = await sql.query<BillingRunRow>(
     `INSERT INTO billing_runs (id, period_end, auto_issue, contract_ids, created_by, status, finished_at)
-     VALUES ($1::uuid, $2::timestamptz, $3, $4::uuid[], $5, CASE WHEN $6 THEN 'completed' ELSE 'running' END, CASE WHEN $6 THEN clock_timestamp() END)
+     VALUES ($1::uuid, $2::timestamptz, $3, $4::text[], $5, CASE WHEN $6 THEN 'completed' ELSE 'running' END, CASE WHEN $6 THEN clock_timestamp() END)
      RETURNING ${RUN_COLUMNS}`,
     [r.id, r.periodEnd, r.autoIssue, r.contractIds, r.createdBy, r.empty],
   );
@@ -155,7 +155,7 @@ export interface ItemOutcome {
 /** Completes a pending item once. */
 export async function completeItem(sql: Sql, item: { runId: string; contractId: string; periodStart: Date }, o: ItemOutcome): Promise<void> {
   await sql.query(
-    `UPDATE billing_run_items SET status = $4, document_id = $5::uuid, blocking_exception_ids = $6::uuid[], error = $7, finished_at = clock_timestamp()
+    `UPDATE billing_run_items SET status = $4, document_id = $5::uuid, blocking_exception_ids = $6::text[], error = $7, finished_at = clock_timestamp()
      WHERE run_id = $1::uuid AND contract_id = $2::uuid AND period_start = $3::timestamptz AND status = 'pending'`,
     [item.runId, item.contractId, item.periodStart, o.status, o.documentId, o.blockingExceptionIds, o.error],
   );
