@@ -241,6 +241,7 @@ describe("schema.prisma vs the migrated database", () => {
       "usage_events_voided_at_idx",
       // One running billing run at a time (WHERE status = 'running'), migration 20261207000000.
       "billing_runs_one_running_key",
+      "billing_run_items_pending_idx",
     ]);
     const declared = new Set<string>();
     for (const m of models) {

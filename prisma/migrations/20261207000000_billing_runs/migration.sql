@@ -33,6 +33,8 @@ CREATE TABLE "billing_run_items" (
 );
 -- The latest item of a contract's period (a nothing_to_issue period is skipped until it sees activity).
 CREATE INDEX "billing_run_items_contract_id_period_start_idx" ON "billing_run_items"("contract_id", "period_start");
+-- Whether a run has anything left to do, asked by every job as it finishes: only the pending items.
+CREATE INDEX "billing_run_items_pending_idx" ON "billing_run_items"("run_id") WHERE "status" = 'pending';
 ALTER TABLE "billing_run_items" ADD CONSTRAINT "billing_run_items_run_id_fkey" FOREIGN KEY ("run_id") REFERENCES "billing_runs"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
 ALTER TABLE "billing_run_items" ADD CONSTRAINT "billing_run_items_contract_id_fkey" FOREIGN KEY ("contract_id") REFERENCES "contracts"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
 

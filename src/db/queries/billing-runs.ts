@@ -147,6 +147,8 @@ export async function setItemCalculation(sql: Sql, item: { runId: string; contra
 
 export interface ItemOutcome {
   status: Exclude<BillingRunItemRow["status"], "pending">;
+  /** The calculation the outcome came from, when it is not the one already on the item. */
+  calculationId?: string | null;
   documentId: string | null;
   blockingExceptionIds: string[];
   error: string | null;
@@ -155,10 +157,17 @@ export interface ItemOutcome {
 /** Completes a pending item once. */
 export async function completeItem(sql: Sql, item: { runId: string; contractId: string; periodStart: Date }, o: ItemOutcome): Promise<void> {
   await sql.query(
-    `UPDATE billing_run_items SET status = $4, document_id = $5::uuid, blocking_exception_ids = $6::text[], error = $7, finished_at = clock_timestamp()
+    `UPDATE billing_run_items SET status = $4, document_id = $5::uuid, blocking_exception_ids = $6::text[], error = $7, finished_at = clock_timestamp(),
+       calculation_id = COALESCE($8::uuid, calculation_id)
      WHERE run_id = $1::uuid AND contract_id = $2::uuid AND period_start = $3::timestamptz AND status = 'pending'`,
-    [item.runId, item.contractId, item.periodStart, o.status, o.documentId, o.blockingExceptionIds, o.error],
+    [item.runId, item.contractId, item.periodStart, o.status, o.documentId, o.blockingExceptionIds, o.error, o.calculationId ?? null],
   );
+}
+
+/** Whether any item of the run is still to do (the partial index on pending items answers it). */
+export async function hasPendingItems(sql: Sql, runId: string): Promise<boolean> {
+  const [row] = await sql.query<{ pending: boolean }>(`SELECT EXISTS (SELECT 1 FROM billing_run_items WHERE run_id = $1::uuid AND status = 'pending') AS pending`, [runId]);
+  return row!.pending;
 }
 
 /**

@@ -4,12 +4,23 @@
 // that runs again after a crash replays the document instead of issuing it twice. A failure is recorded on
 // its item and the run goes on. The last item to finish completes the run and emits billing_run.completed.
 import type { Database } from "../../db/client.js";
-import { type BillingRunItemRow, type ItemOutcome, completeItem, completeRunIfDone, pendingItemsOf, runById, setItemCalculation } from "../../db/queries/billing-runs.js";
+import {
+  type BillingRunItemRow,
+  type ItemOutcome,
+  completeItem,
+  completeRunIfDone,
+  hasPendingItems,
+  pendingItemsOf,
+  runById,
+  setItemCalculation,
+} from "../../db/queries/billing-runs.js";
 import { transaction } from "../../db/tx.js";
 import { DomainError } from "../../errors.js";
 import { previewTrueUp } from "../true-ups/preview.js";
 import { type CalculationView, getCalculation } from "../true-ups/read.js";
-import { issueTrueUp } from "../true-ups/issue.js";
+import { ISSUE_SCOPE, issueTrueUp } from "../true-ups/issue.js";
+import type { DocumentView } from "../documents/read.js";
+import { idempotencyRecord } from "../../db/queries/idempotency.js";
 import { emitWebhookEvent } from "../webhooks/emit.js";
 import { getBillingRun } from "./read.js";
 
@@ -27,6 +38,8 @@ export async function billContract(db: Database, runId: string, contractId: stri
     }
     await completeItem(db.sql, ref, outcome);
   }
+  // Most jobs are not the last: only a job that sees nothing pending takes the run's lock and checks again.
+  if (await hasPendingItems(db.sql, runId)) return;
   await transaction(db, async (sql) => {
     await runById(sql, runId, true); // the run's lock orders the last items' completions
     const completed = await completeRunIfDone(sql, runId);
@@ -49,8 +62,8 @@ async function billItem(db: Database, actor: string, autoIssue: boolean, item: B
     const blocking = calc.exceptions.filter((e) => e.blocking && e.status !== "approved").map((e) => e.id);
     if (blocking.length > 0) return done("blocked", { blockingExceptionIds: blocking });
     if (!autoIssue) return done("previewed");
+    const key = `billing-run:${item.contract_id}:${item.period_start.toISOString()}:${calc.inputsHash}`;
     try {
-      const key = `billing-run:${item.contract_id}:${item.period_start.toISOString()}:${calc.inputsHash}`;
       const { document } = await issueTrueUp(db, actor, item.contract_id, { calculationId: calc.id }, key, now);
       return done("issued", { documentId: document.id });
     } catch (e) {
@@ -64,6 +77,12 @@ async function billItem(db: Database, actor: string, autoIssue: boolean, item: B
         return done("blocked", { blockingExceptionIds: ids });
       }
       if (e.code === "nothing_to_issue") return done("nothing_to_issue");
+      // The same key with another calculation: a second copy of this job (a lock released as stale while the
+      // first still ran) issued it first. Its document is the item's.
+      if (e.code === "idempotency_conflict") {
+        const prior = (await idempotencyRecord(db.sql, ISSUE_SCOPE, key))?.response as DocumentView | undefined;
+        if (prior) return done("issued", { documentId: prior.id, calculationId: prior.calculationId });
+      }
       return done("failed", { error: `${e.code}: ${e.message}` });
     }
   }

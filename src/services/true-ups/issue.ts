@@ -22,7 +22,8 @@ import { idempotent } from "../idempotency.js";
 import { emitWebhookEvent } from "../webhooks/emit.js";
 import { periodHasEnded, rateContractPeriod, recordExceptions } from "./rate.js";
 
-const ISSUE_SCOPE = "POST /v1/contracts/:id/true-ups";
+/** The idempotency scope of issuing (a billing run replays its issues through it). */
+export const ISSUE_SCOPE = "POST /v1/contracts/:id/true-ups";
 
 export async function issueTrueUp(
   db: Database,
