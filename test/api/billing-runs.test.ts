@@ -1,7 +1,8 @@
 // Billing runs (DESIGN.md §10) through HTTP on a real PostgreSQL, the worker running inline: a run over 30
 // contracts with 3 blocked, reruns, late usage and its delta, one run at a time, roles, the webhook.
 import { describe, expect, it } from "vitest";
-import { expectProblem, useTestApp } from "../helpers/app.js";
+import { billContract } from "../../src/services/billing-runs/bill-contract.js";
+import { expectProblem, testClock, useTestApp } from "../helpers/app.js";
 import { contractBody, events, meter, uniqueId } from "../helpers/factories.js";
 import { eventually } from "../helpers/jobs.js";
 import { startReceiver } from "../helpers/receiver.js";
@@ -145,6 +146,29 @@ describe("what a run takes, and who may start one", () => {
     expect([a.statusCode, b.statusCode].sort()).toEqual([202, 409]);
     expectProblem(a.statusCode === 409 ? a : b, 409, "conflict");
     await finished((a.statusCode === 202 ? a : b).json().id);
+  });
+
+  it("a contract's job running twice at once (a live lock taken for a dead one's) still gives one document, named by its item", async () => {
+    const cs: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = await t.createContract(body());
+      cs.push(c.id);
+      await t.ingest(events(c.customerId, "api_calls", String(10 + i), "2026-10-04T00:00:00Z"));
+    }
+    const run = (await start({ autoIssue: true, contractIds: cs })).json();
+    // The worker runs each contract's job; a second copy of each runs here, at the same time.
+    await Promise.all(cs.map((id) => billContract(t.db, run.id, id, testClock.now())));
+    const done = await finished(run.id);
+    expect(done.counts).toMatchObject({ issued: 8, failed: 0 });
+    for (const item of await itemsOf(run.id)) {
+      const doc = (await t.get(`/v1/documents/${item.documentId}`, "reader")).json();
+      expect(doc.calculationId).toBe(item.calculationId);
+    }
+    const [row] = await t.db.sql.query<{ n: number; contracts: number }>(
+      `SELECT count(*)::int AS n, count(DISTINCT contract_id)::int AS contracts FROM documents WHERE contract_id = ANY($1::uuid[])`,
+      [cs],
+    );
+    expect(row).toEqual({ n: 8, contracts: 8 });
   });
 
   it("roles, bad input and unknown ids", async () => {

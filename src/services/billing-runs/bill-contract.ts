@@ -55,7 +55,15 @@ async function billItem(db: Database, actor: string, autoIssue: boolean, item: B
     return calc;
   };
   let calc: CalculationView = item.calculation_id ? await getCalculation(db, item.calculation_id) : await preview();
-  const done = (status: ItemOutcome["status"], extra: Partial<ItemOutcome> = {}): ItemOutcome => ({ status, documentId: null, blockingExceptionIds: [], error: null, ...extra });
+  // The item names the calculation its outcome came from (another copy of this job may have stored its own meanwhile).
+  const done = (status: ItemOutcome["status"], extra: Partial<ItemOutcome> = {}): ItemOutcome => ({
+    status,
+    documentId: null,
+    blockingExceptionIds: [],
+    error: null,
+    calculationId: calc.id,
+    ...extra,
+  });
   // Issuing recomputes: usage that changed since the preview (stale) is previewed once more.
   for (let attempt = 0; ; attempt++) {
     if (calc.action === "none") return done("nothing_to_issue");
@@ -65,7 +73,7 @@ async function billItem(db: Database, actor: string, autoIssue: boolean, item: B
     const key = `billing-run:${item.contract_id}:${item.period_start.toISOString()}:${calc.inputsHash}`;
     try {
       const { document } = await issueTrueUp(db, actor, item.contract_id, { calculationId: calc.id }, key, now);
-      return done("issued", { documentId: document.id });
+      return done("issued", { documentId: document.id, calculationId: document.calculationId });
     } catch (e) {
       if (!(e instanceof DomainError)) throw e;
       if (e.code === "stale_preview" && attempt === 0) {
