@@ -19,6 +19,7 @@ import {
   latestGrantDefinitions,
   periodContaining,
 } from "../../domain/index.js";
+import { DomainError } from "../../errors.js";
 import { getContract, periodContractOf } from "../contracts/read.js";
 import { rateContractPeriod } from "../true-ups/rate.js";
 import { usageSummary } from "../usage/summary.js";
@@ -27,7 +28,12 @@ import { toAlertView } from "./read.js";
 
 /** The alerts that fired now (those that already fired this period are not looked at again). */
 export async function evaluateAlerts(db: Database, contractId: string, now: Date): Promise<string[]> {
-  const contract = await getContract(db, contractId).catch(() => null);
+  // A job for a contract that is not there (never, in practice: contracts are not deleted) has nothing to do;
+  // any other error fails the job, which graphile-worker retries.
+  const contract = await getContract(db, contractId).catch((e: unknown) => {
+    if (e instanceof DomainError && e.code === "not_found") return null;
+    throw e;
+  });
   if (!contract) return [];
   const instant = formatInstant(now.getTime());
   const period = periodContaining(periodContractOf(contract), instant);
