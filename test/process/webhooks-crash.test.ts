@@ -5,6 +5,7 @@
 //   whether the dead process had scheduled a retry (a 500 first) or was killed with the attempt in flight
 //   (the receiver hangs; the restarted worker releases the dead worker's lock).
 // - Two service processes on one queue lose no event and fire each alert once, also under concurrent batches.
+// - WORKER=off serves without running jobs; `npm run worker` (src/worker-process.ts) runs them as its own process.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -367,4 +368,32 @@ describe("two service processes sharing the queue", () => {
     expect(r.received.slice(before).every((req) => r.verify(secret, req).data.contractId === c.id)).toBe(true);
     expect(r.verify(secret, mine[0]!).data).toEqual(alerts.data[0]);
   }, 60_000);
+});
+
+describe("WORKER=off and `npm run worker` as its own process", () => {
+  it("a service without a worker delivers nothing; a worker process started beside it delivers what was queued", { timeout: 90_000 }, async () => {
+    const db = await freshDatabase();
+    const rx = await receiver();
+    const service = await startChild(db, { WORKER: "off" });
+    const ep = await ok(service, "POST", "/v1/webhook-endpoints", { url: rx.url, eventTypes: ["exception.raised"] }, ADMIN);
+    // Usage of no contract raises unmapped_usage, and with it exception.raised (no clock involved).
+    await ok(service, "POST", "/v1/usage", { events: [{ eventId: "w-1", customerId: "nobody", metric: "api_calls", quantity: "1", timestamp: "2026-11-02T00:00:00Z" }] }, WRITER, 200);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(rx.received).toHaveLength(0);
+    expect((await openJobs(db)).map((j) => j.task)).toEqual(["deliver_webhook"]);
+    // src/worker-process.ts is what `npm run worker` runs (tsx src/worker-process.ts).
+    const worker = spawn(process.execPath, ["--import", "tsx", "src/worker-process.ts"], {
+      cwd: resolve("."),
+      env: { ...process.env, DATABASE_URL: db.runtime, LOG_LEVEL: "silent" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    children.push(worker);
+    const [r] = await rx.waitFor(1, 60_000);
+    expect(rx.verify(ep.secret, r!)).toMatchObject({ type: "exception.raised", data: { kind: "unmapped_usage", customerId: "nobody" } });
+    // It stops cleanly on SIGTERM.
+    worker.kill("SIGTERM");
+    const code = await new Promise((res) => worker.once("exit", (c) => res(c)));
+    expect(code).toBe(0);
+    await kill(db, service);
+  });
 });
