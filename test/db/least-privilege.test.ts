@@ -125,8 +125,7 @@ describe("the runtime role", () => {
       reconciliation_runs: ["created_at"],
       exceptions: ["calculation_id", "decision", "details", "last_seen_at", "message", "note", "resolved_at", "resolved_by", "status"],
       usage_events: ["void_reason", "voided_at", "voided_by"],
-      usage_dimensions: ["properties", "unique_by"],
-      usage_distinct_values: ["events"],
+      usage_dimensions: ["properties"],
       usage_rollups: ["events", "max_quantity", "quantity"],
       // An attempt is completed once; an endpoint is changed by an admin or disabled by a 410.
       webhook_deliveries: ["attempted_at", "duration_ms", "error", "next_attempt_at", "response_code", "status"],
