@@ -157,30 +157,39 @@ export interface AttemptResult {
   responseCode: number | null;
   durationMs: number | null;
   error: string | null;
-  attemptedAt: Date;
-  nextAttemptAt: Date | null;
+  /** Milliseconds until the next attempt, or null when there is none. */
+  nextAttemptInMs: number | null;
 }
 
-/** Completes a pending attempt, once: false when it was no longer pending (another run of its job finished it). */
+/**
+ * Completes a pending attempt, once: false when it was no longer pending (another run of its job finished it).
+ * Times are the database's clock, the one graphile-worker schedules jobs by.
+ */
 export async function completeAttempt(sql: Sql, id: string, r: AttemptResult): Promise<boolean> {
   const rows = await sql.query(
-    `UPDATE webhook_deliveries SET status = $2, response_code = $3, duration_ms = $4, error = $5, attempted_at = $6, next_attempt_at = $7
+    `UPDATE webhook_deliveries SET status = $2, response_code = $3, duration_ms = $4, error = $5,
+       attempted_at = clock_timestamp() - make_interval(secs => COALESCE($4, 0)::float8 / 1000),
+       next_attempt_at = clock_timestamp() + make_interval(secs => $6::float8 / 1000)
      WHERE id = $1::uuid AND status = 'pending' RETURNING id`,
-    [id, r.status, r.responseCode, r.durationMs, r.error, r.attemptedAt, r.nextAttemptAt],
+    [id, r.status, r.responseCode, r.durationMs, r.error, r.nextAttemptInMs],
   );
   return rows.length === 1;
 }
 
-/** A further attempt of an event to an endpoint, pending, with the job that makes it at `runAt`. */
+/**
+ * A further attempt of an event to an endpoint, pending, with the job that makes it in `inMs` — on the
+ * database's clock, which graphile-worker runs jobs by (an app server's clock may differ).
+ */
 export async function scheduleAttempt(
   sql: Sql,
-  a: { id: string; endpointId: string; eventId: string; attempt: number; manual: boolean; runAt: Date },
+  a: { id: string; endpointId: string; eventId: string; attempt: number; manual: boolean; inMs: number },
 ): Promise<void> {
   await sql.query(
     `WITH d AS (INSERT INTO webhook_deliveries (id, endpoint_id, event_id, attempt, manual, status, scheduled_at)
-                VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'pending', $6::timestamptz) RETURNING id, scheduled_at)
+                VALUES ($1::uuid, $2::uuid, $3, $4, $5, 'pending', clock_timestamp() + make_interval(secs => $6::float8 / 1000))
+                RETURNING id, scheduled_at)
      SELECT graphile_worker.add_job($7, json_build_object('deliveryId', d.id::text), run_at => d.scheduled_at) FROM d`,
-    [a.id, a.endpointId, a.eventId, a.attempt, a.manual, a.runAt, TASKS.deliverWebhook],
+    [a.id, a.endpointId, a.eventId, a.attempt, a.manual, a.inMs, TASKS.deliverWebhook],
   );
 }
 

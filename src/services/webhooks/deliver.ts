@@ -29,17 +29,16 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 export async function deliverWebhook(db: Database, deliveryId: string, opts: DeliveryOptions): Promise<void> {
   const attempt = await pendingAttempt(db.sql, deliveryId);
   if (!attempt) return; // completed by an earlier run of this job
-  const attemptedAt = new Date();
   let result: AttemptResult;
   let gone = false;
   if (attempt.endpoint_status === "disabled") {
-    result = { status: "exhausted", responseCode: null, durationMs: null, error: "the endpoint is disabled", attemptedAt, nextAttemptAt: null };
+    result = { status: "exhausted", responseCode: null, durationMs: null, error: "the endpoint is disabled", nextAttemptInMs: null };
   } else {
     const sent = await send(attempt.url, attempt.event_id, attempt.body, attempt.secret, opts);
     const outcome = outcomeOf(sent.status, sent.retryAfter, Date.now());
     gone = outcome.kind === "gone";
     if (outcome.kind === "succeeded") {
-      result = { status: "succeeded", responseCode: sent.status, durationMs: sent.durationMs, error: null, attemptedAt, nextAttemptAt: null };
+      result = { status: "succeeded", responseCode: sent.status, durationMs: sent.durationMs, error: null, nextAttemptInMs: null };
     } else {
       const delay =
         outcome.kind === "gone" || attempt.manual
@@ -51,21 +50,20 @@ export async function deliverWebhook(db: Database, deliveryId: string, opts: Del
         responseCode: sent.status,
         durationMs: sent.durationMs,
         error,
-        attemptedAt,
-        nextAttemptAt: delay === null ? null : new Date(Date.now() + delay),
+        nextAttemptInMs: delay,
       };
     }
   }
   await transaction(db, async (sql) => {
     if (!(await completeAttempt(sql, attempt.id, result))) return;
-    if (result.nextAttemptAt)
+    if (result.nextAttemptInMs !== null)
       await scheduleAttempt(sql, {
         id: newId(),
         endpointId: attempt.endpoint_id,
         eventId: attempt.event_id,
         attempt: attempt.attempt + 1,
         manual: false,
-        runAt: result.nextAttemptAt,
+        inMs: result.nextAttemptInMs,
       });
     if (gone) await updateEndpoint(sql, attempt.endpoint_id, { status: "disabled", disabledReason: `410 Gone on delivery ${attempt.id}` });
   });

@@ -20,7 +20,7 @@ export async function retryDelivery(db: Database, actor: string, deliveryId: str
       });
     const id = newId();
     const attempt = (await lastAttemptNumber(sql, delivery.endpoint_id, delivery.event_id)) + 1;
-    await scheduleAttempt(sql, { id, endpointId: delivery.endpoint_id, eventId: delivery.event_id, attempt, manual: true, runAt: new Date() });
+    await scheduleAttempt(sql, { id, endpointId: delivery.endpoint_id, eventId: delivery.event_id, attempt, manual: true, inMs: 0 });
     await appendAudit(sql, {
       actor,
       action: "webhook_delivery.retried",
