@@ -6,159 +6,23 @@
 //   (the receiver hangs; the restarted worker releases the dead worker's lock).
 // - Two service processes on one queue lose no event and fire each alert once, also under concurrent batches.
 // - WORKER=off serves without running jobs; `npm run worker` (src/worker-process.ts) runs them as its own process.
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import pg from "pg";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_AUDIT_SIGNING_KEY, TEST_NOW, createTestDatabase, runtimeUrlOf } from "../helpers/app.js";
-import { type Receiver, type Received, startReceiver } from "../helpers/receiver.js";
+import { type Child, type ChildDb as Db, until, useChildApps } from "../helpers/child-app.js";
+import type { Receiver, Received } from "../helpers/receiver.js";
 
-const APP_NAME = "webhooks-crash-child";
 const WRITER = "webhooks-crash-writer-secret";
 const ADMIN = "webhooks-crash-admin-secret";
 
-let dir: string;
-let script: string;
-const children: ChildProcess[] = [];
-const receivers: Receiver[] = [];
-const pools: pg.Pool[] = [];
-
-beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), "webhooks-crash-"));
-  script = join(dir, "server.mts");
-  const src = (p: string) => JSON.stringify(pathToFileURL(resolve(p)).href);
-  // The real app (routes, services, and the job worker inline) on a free port; CHILD_CONFIG is the
-  // environment its configuration is loaded from.
-  writeFileSync(
-    script,
-    `import { buildApp } from ${src("src/app.ts")};
-import { loadConfig } from ${src("src/config.ts")};
-import { fixedClock } from ${src("src/clock.ts")};
-import { connectDatabase } from ${src("src/db/client.ts")};
-import { KeyRing } from ${src("src/http/plugins/auth.ts")};
-const db = connectDatabase(process.env.CHILD_DATABASE_URL, 10);
-const app = await buildApp({
-  config: loadConfig({
-    DATA_DIR: "/tmp/unused",
-    AUDIT_SIGNING_KEY: ${JSON.stringify(TEST_AUDIT_SIGNING_KEY)},
-    RATE_LIMIT_PER_MINUTE: "1000000",
-    ...JSON.parse(process.env.CHILD_CONFIG ?? "{}"),
-  }),
-  clock: fixedClock(${JSON.stringify(TEST_NOW)}),
-  db,
-  keys: new KeyRing([
-    { name: "crash-writer", role: "writer", secret: ${JSON.stringify(WRITER)} },
-    { name: "crash-admin", role: "admin", secret: ${JSON.stringify(ADMIN)} },
-  ]),
-  logger: false,
-  maxEventLoopDelayMs: 60000,
+const { freshDatabase, receiver, track, startChild, call, ok, kill } = useChildApps({
+  name: "webhooks-crash",
+  keys: [
+    { name: "crash-writer", role: "writer", secret: WRITER },
+    { name: "crash-admin", role: "admin", secret: ADMIN },
+  ],
+  defaultKey: WRITER,
 });
-await app.listen({ port: 0, host: "127.0.0.1" });
-process.stdout.write("PORT " + app.server.address().port + "\\n");
-`,
-  );
-});
-
-afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  await Promise.all(receivers.map((r) => r.close().catch(() => undefined)));
-  await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-interface Db {
-  /** The service's URL: the runtime role (a missing GRANT fails the test), tagged with APP_NAME. */
-  runtime: string;
-  /** The owner, for looking at the tables and the queue. */
-  admin: pg.Pool;
-}
-
-async function freshDatabase(): Promise<Db> {
-  const owner = await createTestDatabase();
-  const u = new URL(runtimeUrlOf(owner));
-  u.searchParams.set("application_name", APP_NAME);
-  const admin = new pg.Pool({ connectionString: owner, max: 3 });
-  pools.push(admin);
-  return { runtime: u.toString(), admin };
-}
-
-async function receiver(): Promise<Receiver> {
-  const r = await startReceiver();
-  receivers.push(r);
-  return r;
-}
-
-interface Child {
-  child: ChildProcess;
-  base: string;
-}
-
-/** Starts the service as one node process (no npx/tsx wrapper whose death would orphan the real server). */
-async function startChild(db: Db, config: Record<string, string> = {}): Promise<Child> {
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
-    cwd: resolve("."),
-    env: { ...process.env, CHILD_DATABASE_URL: db.runtime, CHILD_CONFIG: JSON.stringify(config) },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(child);
-  let err = "";
-  child.stderr!.on("data", (d) => (err += String(d)));
-  const port = await new Promise<number>((res, rej) => {
-    let out = "";
-    const timer = setTimeout(() => rej(new Error(`child did not start: ${err}`)), 60_000);
-    child.stdout!.on("data", (d) => {
-      out += String(d);
-      const m = /PORT (\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        res(Number(m[1]));
-      }
-    });
-    child.on("exit", (code, signal) => {
-      clearTimeout(timer);
-      rej(new Error(`child exited ${code ?? signal}: ${err}`));
-    });
-  });
-  return { child, base: `http://127.0.0.1:${port}` };
-}
-
-async function call(c: Child, method: "GET" | "POST", path: string, body?: unknown, key = WRITER): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${c.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
-
-async function ok(c: Child, method: "GET" | "POST", path: string, body?: unknown, key = WRITER, status = method === "GET" ? 200 : 201) {
-  const res = await call(c, method, path, body, key);
-  expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(status);
-  return res.body;
-}
-
-async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 30_000, every = 20) {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, every));
-  }
-}
-
-const childBackends = async (db: Db) =>
-  (await db.admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1", [APP_NAME])).rows[0].n as number;
-
-/** SIGKILL, and wait until PostgreSQL has noticed (the dead process's sessions are gone). */
-async function kill(db: Db, c: Child) {
-  c.child.kill("SIGKILL");
-  await new Promise((r) => (c.child.exitCode !== null || c.child.signalCode !== null ? r(null) : c.child.once("exit", r)));
-  expect(c.child.signalCode).toBe("SIGKILL");
-  await until("the killed child's sessions to end", async () => (await childBackends(db)) === 0);
-}
 
 /** The alert and webhook jobs still to run (a job given up on — attempts = max_attempts — is not waited for). */
 async function openJobs(db: Db): Promise<{ task: string; locked_by: string | null; locked_at: Date | null; last_error: string | null }[]> {
@@ -387,7 +251,7 @@ describe("WORKER=off and `npm run worker` as its own process", () => {
       env: { ...process.env, DATABASE_URL: db.runtime, LOG_LEVEL: "silent" },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    children.push(worker);
+    track(worker);
     const [r] = await rx.waitFor(1, 60_000);
     expect(rx.verify(ep.secret, r!)).toMatchObject({ type: "exception.raised", data: { kind: "unmapped_usage", customerId: "nobody" } });
     // It stops cleanly on SIGTERM.
