@@ -20,7 +20,7 @@ import {
   periodContaining,
 } from "../../domain/index.js";
 import { DomainError } from "../../errors.js";
-import { getContract, periodContractOf } from "../contracts/read.js";
+import { getContract, periodContractOf, versionInForceAt } from "../contracts/read.js";
 import { rateContractPeriod } from "../true-ups/rate.js";
 import { usageSummary } from "../usage/summary.js";
 import { emitWebhookEvent } from "../webhooks/emit.js";
@@ -38,10 +38,7 @@ export async function evaluateAlerts(db: Database, contractId: string, now: Date
   const instant = formatInstant(now.getTime());
   const period = periodContaining(periodContractOf(contract), instant);
   if (!period) return []; // outside the term: no current period to watch
-  const inForce = contract.versions
-    .filter((v) => Date.parse(v.effectiveFrom) <= now.getTime())
-    .sort((a, b) => Date.parse(a.effectiveFrom) - Date.parse(b.effectiveFrom) || a.version - b.version)
-    .pop();
+  const inForce = versionInForceAt(contract.versions, now.getTime());
   const terms = inForce?.terms as ContractTerms | undefined;
   const fired = await firedAlertIds(db.sql, contractId, period.start);
   const open = ((terms?.alerts ?? []) as AlertTerm[]).filter((a) => !fired.has(a.id));

@@ -63,6 +63,14 @@ export const periodContractOf = (v: Pick<ContractView, "startDate" | "endDate" |
   billingPeriod: v.billingPeriod,
 });
 
+/** The version in force at `ms`: the latest effective at or before it (by effective date, then version number). */
+export function versionInForceAt<V extends { effectiveFrom: string; version: number }>(versions: readonly V[], ms: number): V | undefined {
+  return [...versions]
+    .filter((v) => Date.parse(v.effectiveFrom) <= ms)
+    .sort((a, b) => Date.parse(a.effectiveFrom) - Date.parse(b.effectiveFrom) || a.version - b.version)
+    .pop();
+}
+
 export async function getContract(db: Database, id: string): Promise<ContractWithVersions> {
   const c = await contracts.contractWithVersions(db.sql, id);
   if (!c) throw notFound("contract", id);

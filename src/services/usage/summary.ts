@@ -12,7 +12,7 @@ import { Decimal, formatDecimal } from "../../domain/money.js";
 import { formatInstant, periodContaining } from "../../domain/periods.js";
 import type { Aggregation, Meter } from "../../domain/terms.js";
 import { conflict, invalid, notFound } from "../../errors.js";
-import { periodContractOf, toContractView, toVersionView } from "../contracts/read.js";
+import { periodContractOf, toContractView, toVersionView, versionInForceAt } from "../contracts/read.js";
 import { loadRatingInputs } from "../true-ups/rating-inputs.js";
 
 export interface MeterUsage {
@@ -77,10 +77,7 @@ export async function usageSummary(
       if (!period)
         throw invalid([{ field: "at", message: `must fall within the contract term (from ${contract.termStart}${contract.termEnd ? ` to ${contract.termEnd}` : ""})` }]);
       const atMs = Date.parse(instant);
-      const version = [...versions]
-        .filter((v) => Date.parse(v.effectiveFrom) <= atMs)
-        .sort((a, b) => Date.parse(a.effectiveFrom) - Date.parse(b.effectiveFrom) || a.version - b.version)
-        .pop();
+      const version = versionInForceAt(versions, atMs);
       if (!version) throw conflict(`no version of contract ${contractId} is in force at ${instant}`);
 
       const ids = [contract.customerId, ...contract.accountIds];
