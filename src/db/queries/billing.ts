@@ -26,20 +26,6 @@ export interface BilledSource {
   amount: string;
 }
 
-/** The rows alreadyBilled() adds up, in the order they were recorded (time-ordered ids). */
-export async function billedSources(sql: Sql, contractId: string, period: PeriodRef): Promise<BilledSource[]> {
-  return sql.query<BilledSource>(
-    `SELECT source, reference, amount FROM (
-       SELECT kind AS source, number AS reference, (CASE kind WHEN 'invoice' THEN amount ELSE -amount END)::text AS amount, id
-       FROM documents WHERE contract_id = $1::uuid AND period_start = $2::timestamptz
-       UNION ALL
-       SELECT 'external_billing', reference, amount::text, id
-       FROM external_billings WHERE contract_id = $1::uuid AND period_start >= $2::timestamptz AND period_start < $3::timestamptz) b
-     ORDER BY id`,
-    [contractId, period.start, period.end],
-  );
-}
-
 /** Credits used per grant by the latest issued document of every period other than `periodStart` (rule 10). */
 export async function creditsUsedElsewhere(sql: Sql, contractId: string, periodStart: string) {
   return sql.query<{ grant_id: string; used: string }>(
@@ -52,32 +38,56 @@ export async function creditsUsedElsewhere(sql: Sql, contractId: string, periodS
   );
 }
 
-/** The credits recorded by the period's latest document. */
-export async function latestCreditsApplied(sql: Sql, contractId: string, periodStart: string) {
-  return sql.query<{ grant_id: string; amount: string }>(
-    `SELECT d.grant_id, d.amount::text AS amount FROM credit_drawdowns d
-     WHERE d.document_id = (SELECT id FROM documents WHERE contract_id = $1::uuid AND period_start = $2::timestamptz
-                            ORDER BY issued_at DESC, kind_seq DESC LIMIT 1)`,
-    [contractId, periodStart],
-  );
+/** What rating a period needs of the contract's billing so far, in one round trip (what was five queries). */
+export interface BillingHistory {
+  /** alreadyBilled() of the period. */
+  already_billed: string;
+  /** The rows already_billed adds up, in the order they were recorded (time-ordered ids). */
+  billed_sources: BilledSource[];
+  /** Credits used per grant by the latest issued document of every other period (rule 10). */
+  credits_used_elsewhere: { grant_id: string; used: string }[];
+  /** The credits recorded by the period's latest document. */
+  latest_credits: { grant_id: string; amount: string }[];
+  /** Every period of the contract with an issued document. */
+  issued_starts: Date[];
+  issued_ends: Date[];
+  /** The period's latest issued document, if any. */
+  latest_id: string | null;
+  latest_number: string | null;
+  latest_issued_at: Date | null;
 }
 
-/** Every period of the contract with an issued document. */
-export async function issuedPeriods(sql: Sql, contractId: string) {
-  return sql.query<{ period_start: Date; period_end: Date }>(
-    `SELECT DISTINCT period_start, period_end FROM documents WHERE contract_id = $1::uuid`,
-    [contractId],
+export async function billingHistory(sql: Sql, contractId: string, period: PeriodRef): Promise<BillingHistory> {
+  const [row] = await sql.query<BillingHistory>(
+    `WITH docs AS (
+       SELECT id, kind, number, amount, period_start, period_end, issued_at, kind_seq FROM documents WHERE contract_id = $1::uuid),
+     latest AS (SELECT DISTINCT ON (period_start) id, period_start, number, issued_at FROM docs ORDER BY period_start, issued_at DESC, kind_seq DESC),
+     external AS (
+       SELECT id, reference, amount FROM external_billings
+       WHERE contract_id = $1::uuid AND period_start >= $2::timestamptz AND period_start < $3::timestamptz),
+     sources AS (
+       SELECT kind AS source, number AS reference, (CASE kind WHEN 'invoice' THEN amount ELSE -amount END) AS amount, id
+       FROM docs WHERE period_start = $2::timestamptz
+       UNION ALL
+       SELECT 'external_billing', reference, amount, id FROM external),
+     period_latest AS (SELECT * FROM latest WHERE period_start = $2::timestamptz)
+     SELECT
+       COALESCE((SELECT sum(amount) FROM sources), 0)::text AS already_billed,
+       (SELECT COALESCE(json_agg(json_build_object('source', source, 'reference', reference, 'amount', amount::text) ORDER BY id), '[]') FROM sources) AS billed_sources,
+       (SELECT COALESCE(json_agg(json_build_object('grant_id', grant_id, 'used', used::text)), '[]')
+        FROM (SELECT d.grant_id, sum(d.amount) AS used FROM credit_drawdowns d JOIN latest l ON l.id = d.document_id
+              WHERE l.period_start <> $2::timestamptz GROUP BY d.grant_id) u) AS credits_used_elsewhere,
+       (SELECT COALESCE(json_agg(json_build_object('grant_id', d.grant_id, 'amount', d.amount::text)), '[]')
+        FROM credit_drawdowns d WHERE d.document_id = (SELECT id FROM period_latest)) AS latest_credits,
+       ARRAY(SELECT period_start FROM (SELECT DISTINCT period_start, period_end FROM docs) p ORDER BY period_start, period_end) AS issued_starts,
+       ARRAY(SELECT period_end FROM (SELECT DISTINCT period_start, period_end FROM docs) p ORDER BY period_start, period_end) AS issued_ends,
+       (SELECT id::text FROM period_latest) AS latest_id,
+       (SELECT number FROM period_latest) AS latest_number,
+       (SELECT issued_at FROM period_latest) AS latest_issued_at`,
+    [contractId, period.start, period.end],
+    "billing_history", // every rating reads it: parsed and planned once per connection
   );
-}
-
-/** The period's latest issued document, if any. */
-export async function latestDocument(sql: Sql, contractId: string, periodStart: string) {
-  const [row] = await sql.query<{ id: string; number: string; issued_at: Date }>(
-    `SELECT id::text AS id, number, issued_at FROM documents WHERE contract_id = $1::uuid AND period_start = $2::timestamptz
-     ORDER BY issued_at DESC, kind_seq DESC LIMIT 1`,
-    [contractId, periodStart],
-  );
-  return row;
+  return row!;
 }
 
 export interface ExternalBillingRow {

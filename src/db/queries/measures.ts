@@ -15,11 +15,20 @@
 // time_weighted reads its events in index order (one index range per id, merged), so its window function
 // sorts only the events of one instant, and the level carried in is a separate one-row lookup;
 // unique_count hashes the distinct values (GROUP BY) rather than sorting a period's events (count DISTINCT).
+import { createHash } from "node:crypto";
 import { Decimal, formatDecimal } from "../../domain/money.js";
 import type { Filter, Measure, MeasuredUsage } from "../../domain/rating/measures.js";
 import type { Sql } from "../sql.js";
 
 const HOUR_MS = 3_600_000;
+
+/**
+ * A prepared statement's name for a measure's text when it has no filter: those texts are few (one per
+ * aggregation and, for time_weighted, per number of ids), so each connection parses and plans each once. A
+ * filter's text depends on its shape, which contracts choose: those stay unnamed.
+ */
+const statementName = (filter: Filter | null, text: string): string | undefined =>
+  filter === null ? `measure_${createHash("sha1").update(text).digest("hex").slice(0, 16)}` : undefined;
 
 /**
  * The meter's filter as a condition on `props` (an event's properties, or a rollup's dims as jsonb), its values
@@ -152,12 +161,14 @@ async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<
   const edges: Array<[number, number]> = hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]];
   if (hs < he) {
     const params: unknown[] = [ids, metric, new Date(hs), new Date(he)];
-    parts.push(...(await sql.query<Part>(rollupSql(filter, params), params)));
+    const text = rollupSql(filter, params);
+    parts.push(...(await sql.query<Part>(text, params, statementName(filter, text))));
   }
   const open = edges.filter(([a, b]) => a < b);
   if (open.length > 0) {
     const params: unknown[] = [ids, metric, open.map(([a]) => new Date(a)), open.map(([, b]) => new Date(b))];
-    parts.push(...(await sql.query<Part>(edgesSql(filter, params), params)));
+    const text = edgesSql(filter, params);
+    parts.push(...(await sql.query<Part>(text, params, statementName(filter, text))));
   }
   const pick = { sum: "quantity", count: "events", max: "max_quantity" } as const;
   const column = pick[r.measure.aggregation as keyof typeof pick];
@@ -173,8 +184,9 @@ async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<
 
 async function one(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal> {
   const { measure: m } = r;
-  const figure = async (text: (params: unknown[]) => string, params: unknown[]) => {
-    const [row] = await sql.query<{ value: string | null }>(text(params), params);
+  const figure = async (textOf: (params: unknown[]) => string, params: unknown[]) => {
+    const text = textOf(params);
+    const [row] = await sql.query<{ value: string | null }>(text, params, statementName(m.filter, text));
     return new Decimal(row?.value ?? 0);
   };
   switch (m.aggregation) {

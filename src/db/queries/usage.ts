@@ -392,11 +392,11 @@ ORDER BY x.i, x.metric`;
  */
 export async function sumUsage(sql: Sql, customerIds: string[], windows: UsageWindow[]): Promise<UsageAggregate[]> {
   if (customerIds.length === 0 || windows.length === 0) return [];
-  const rows = await sql.query<{ i: number; metric: string; quantity: string }>(SUM_USAGE_SQL, [
-    [...new Set(customerIds)],
-    windows.map((w) => w.from),
-    windows.map((w) => w.to),
-  ]);
+  const rows = await sql.query<{ i: number; metric: string; quantity: string }>(
+    SUM_USAGE_SQL,
+    [[...new Set(customerIds)], windows.map((w) => w.from), windows.map((w) => w.to)],
+    "sum_usage", // every rating runs it: parsed and planned once per connection
+  );
   return rows.map((r) => {
     const w = windows[r.i - 1]!;
     return { from: w.from, to: w.to, metric: r.metric, quantity: formatDecimal(new Decimal(r.quantity)) };
@@ -427,6 +427,7 @@ export async function lateActivity(
              WHERE voided_at IS NOT NULL AND customer_id = ANY($1::text[]) AND voided_at > $4::timestamptz
                AND occurred_at >= $2::timestamptz AND occurred_at < $3::timestamptz)::int AS voided`,
     [[...new Set(customerIds)], from, period.end, since],
+    "late_activity",
   );
   return { arrived: row?.arrived ?? 0, voided: row?.voided ?? 0 };
 }

@@ -2,7 +2,7 @@
 // contract, its versions, the usage sums and meter figures of exactly the windows the engine's plan names, what was already
 // billed for the period (and of what it is made), the grants' balances, the credits of the period's latest
 // document and the periods already issued.
-import { type BilledSource, alreadyBilled, billedSources, creditsUsedElsewhere, issuedPeriods, latestCreditsApplied, latestDocument } from "../../db/queries/billing.js";
+import { type BilledSource, billingHistory } from "../../db/queries/billing.js";
 import { type ContractRecord, versionsOf } from "../../db/queries/contracts.js";
 import { measureUsage } from "../../db/queries/measures.js";
 import { sumUsage } from "../../db/queries/usage.js";
@@ -68,28 +68,24 @@ export async function loadRatingInputs(sql: Sql, contract: ContractRecord, perio
   const request = usageRequest({ contract: ratingContract, versions, period });
   const usage = await sumUsage(sql, customerIds, request.windows);
   const measured = await measureUsage(sql, customerIds, request.measures);
-  const billed = await alreadyBilled(sql, contract.id, period);
-  const usedElsewhere = await creditsUsedElsewhere(sql, contract.id, period.start);
-  const previous = await latestCreditsApplied(sql, contract.id, period.start);
-  const issued = await issuedPeriods(sql, contract.id);
-  const latest = await latestDocument(sql, contract.id, period.start);
-  const billedBefore = await billedSources(sql, contract.id, period);
+  const history = await billingHistory(sql, contract.id, period);
   const input: RatingInput = {
     contract: ratingContract,
     versions,
     period,
     usage,
     measured,
-    alreadyBilled: billed,
-    creditBalances: creditBalancesOf(versions, usedElsewhere),
-    previousCreditsApplied: previous.map((p) => ({ grantId: p.grant_id, amount: p.amount })),
-    issuedPeriods: issued.map((p) => ({ start: p.period_start.toISOString(), end: p.period_end.toISOString() })),
+    alreadyBilled: history.already_billed,
+    creditBalances: creditBalancesOf(versions, history.credits_used_elsewhere),
+    previousCreditsApplied: history.latest_credits.map((p) => ({ grantId: p.grant_id, amount: p.amount })),
+    issuedPeriods: history.issued_starts.map((start, i) => ({ start: start.toISOString(), end: history.issued_ends[i]!.toISOString() })),
   };
   return {
     input,
     customerIds,
     looksBack: request.looksBack,
-    latestDocument: latest ? { id: latest.id, number: latest.number, issuedAt: latest.issued_at.toISOString() } : null,
-    billedBefore,
+    latestDocument:
+      history.latest_id === null ? null : { id: history.latest_id, number: history.latest_number!, issuedAt: history.latest_issued_at!.toISOString() },
+    billedBefore: history.billed_sources,
   };
 }
