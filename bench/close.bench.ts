@@ -12,22 +12,19 @@
 //
 // The worker is the service's own (src/worker.ts startWorker, WORKER_CONCURRENCY jobs at once, on the app's pool in
 // the app's process: the app runs with WORKER=off and the bench starts the same worker itself, which is what
-// WORKER=inline does at onReady) so that the bench can listen to graphile-worker's job events: the per-contract
-// time is from a bill_contract job's start to its success (preview, issue, the item's update and the run's
-// completion check, with the other jobs in flight). Its phases come from the contract's two audit entries
-// (calculation.created and document.issued, stamped by the JS clock inside appendAudit, i.e. once the audit chain
-// lock is held, near the end of each transaction): start → calculation entry ≈ the preview transaction (rating and
-// the wait for the audit lock), calculation entry → document entry ≈ the preview's commit, the item's calculation,
-// and the issue transaction up to its audit entry (its second rating, the contract and number locks, the document),
-// document entry → end ≈ the issue's commit, the item's completion and the run's completion check (under the run's
-// row lock).
+// WORKER=inline does at onReady) so that the bench can listen to graphile-worker's job events. A job bills a chunk
+// of contracts (services/billing-runs/bill-contracts.ts): its time is from its start to its success, and a
+// contract's is its job's divided by the job's contracts. The job's phases come from its audit append (stamped by
+// the JS clock inside appendAuditEntries, once the chain's lock is held, the last step before COMMIT): start →
+// entry ≈ claiming, rating, storing and issuing the chunk; entry → end ≈ the commit and the run's completion check.
 //
 // Baselines, measured in the same run on BENCH_BASELINE extra contracts of the same shape (issued before the run,
 // so the run skips them): one preview + one issue through HTTP per contract, one at a time (× contracts:
 // extrapolated), and CONCURRENCY at a time (the throughput the API gives the same work); and the serial floor of
-// the audit chain: an audited transaction holds the chain's advisory lock from its append to its commit, and a
-// contract needs two (preview, issue), so 2 × contracts × (the lock's share of one bare appendAudit transaction,
-// measured) is a bound no concurrency can beat.
+// the audit chain for contracts billed one by one (the API's path): an audited transaction holds the chain's
+// advisory lock from its append to its commit, and a contract needs two (preview, issue), so 2 × contracts × (the
+// lock's share of one bare appendAudit transaction, measured) is a bound no concurrency can beat that way; a
+// chunk takes the lock once for all its contracts.
 //
 // While the run goes, pg_stat_activity is sampled (what the service's backends wait on), CPU time is read for the
 // node process and the cluster's PostgreSQL processes, and with BENCH_PROFILE=1 a CPU profile of the node process
@@ -317,14 +314,14 @@ async function main() {
     const config = loadConfig(env);
     const worker = await startWorker({ db: b.db, config, clock: fixedClock(NOW) });
     const jobStart = new Map<string, number>();
-    const jobTimes = new Map<string, { start: number; end: number }>();
+    const jobTimes = new Map<string, { start: number; end: number; contractIds: string[] }>();
     worker.events.on("job:start", ({ job }) => {
-      if (job.task_identifier === "bill_contract") jobStart.set(String(job.id), performance.now());
+      if (job.task_identifier === "bill_contracts") jobStart.set(String(job.id), performance.now());
     });
     worker.events.on("job:success", ({ job }) => {
-      if (job.task_identifier !== "bill_contract") return;
+      if (job.task_identifier !== "bill_contracts") return;
       const start = jobStart.get(String(job.id));
-      if (start !== undefined) jobTimes.set((job.payload as { contractId: string }).contractId, { start, end: performance.now() });
+      if (start !== undefined) jobTimes.set(String(job.id), { start, end: performance.now(), contractIds: (job.payload as { contractIds: string[] }).contractIds });
     });
 
     const owner = new pgLib.Client({ connectionString: b.pg.ownerUrl });
@@ -403,26 +400,25 @@ async function main() {
     );
     const oneEach = check.issued === CONTRACTS && check.single === CONTRACTS && check.documents === CONTRACTS && check.last_seq === check.all_documents;
 
-    // Per contract, from the worker's job events and the contract's audit entries.
-    const entries = await q<{ action: string; contract_id: string; at: Date }>(
-      `SELECT a.action, a.payload->>'contractId' AS contract_id, a.at
-       FROM audit_log a WHERE a.action IN ('calculation.created', 'document.issued') AND a.at >= to_timestamp($1 / 1000.0)`,
+    // Per chunk job and per contract, from the worker's job events and the chunk's audit append (stamped once the
+    // chain's lock is held, the last step before COMMIT).
+    const entries = await q<{ contract_id: string; at: Date }>(
+      `SELECT a.payload->>'contractId' AS contract_id, a.at
+       FROM audit_log a WHERE a.action = 'document.issued' AND a.at >= to_timestamp($1 / 1000.0)`,
       [performance.timeOrigin + t0],
     );
-    const calcAt = new Map<string, number>();
     const docAt = new Map<string, number>();
-    for (const e of entries) (e.action === "calculation.created" ? calcAt : docAt).set(e.contract_id, e.at.getTime() - performance.timeOrigin);
+    for (const e of entries) docAt.set(e.contract_id, e.at.getTime() - performance.timeOrigin);
     const total: number[] = [];
-    const previewPhase: number[] = [];
-    const issuePhase: number[] = [];
+    const perContract: number[] = [];
+    const ratingPhase: number[] = [];
     const tailPhase: number[] = [];
-    for (const [contractId, { start, end }] of jobTimes) {
+    for (const { start, end, contractIds } of jobTimes.values()) {
       total.push(end - start);
-      const c = calcAt.get(contractId);
-      const d = docAt.get(contractId);
-      if (c === undefined || d === undefined) continue;
-      previewPhase.push(c - start);
-      issuePhase.push(d - c);
+      perContract.push((end - start) / contractIds.length);
+      const d = docAt.get(contractIds[0]!);
+      if (d === undefined) continue;
+      ratingPhase.push(d - start);
       tailPhase.push(end - d);
     }
     const busy = total.reduce((s, x) => s + x, 0);
@@ -449,10 +445,11 @@ async function main() {
     const tenth = (f: number) => progress.find((p) => p.done >= f * CONTRACTS)?.t ?? Number.NaN;
     log(`  progress: 10% at ${secs(tenth(0.1))}, 50% at ${secs(tenth(0.5))}, 90% at ${secs(tenth(0.9))}, 100% at ${secs(elapsed)}; ` +
       `first half ${((0.5 * CONTRACTS) / (tenth(0.5) / 1000)).toFixed(0)}/s, second half ${((0.5 * CONTRACTS) / ((elapsed - tenth(0.5)) / 1000)).toFixed(0)}/s`);
-    log(`  per contract (a bill_contract job, start → success, ${CONCURRENCY} in flight): p50 ${ms(pct(total, 50))}, p99 ${ms(pct(total, 99))}, max ${ms(Math.max(...total))}`);
-    log(`    preview (start → calculation.created entry)   p50 ${ms(pct(previewPhase, 50))}, p99 ${ms(pct(previewPhase, 99))}, share ${((100 * sum(previewPhase)) / busy).toFixed(0)}%`);
-    log(`    issue (→ document.issued entry)              p50 ${ms(pct(issuePhase, 50))}, p99 ${ms(pct(issuePhase, 99))}, share ${((100 * sum(issuePhase)) / busy).toFixed(0)}%`);
-    log(`    commit, item, run check (→ job success)      p50 ${ms(pct(tailPhase, 50))}, p99 ${ms(pct(tailPhase, 99))}, share ${((100 * sum(tailPhase)) / busy).toFixed(0)}%`);
+    const chunk = Math.round(CONTRACTS / Math.max(1, total.length));
+    log(`  per chunk job (bill_contracts, ~${chunk} contracts, start → success, ${CONCURRENCY} in flight): p50 ${ms(pct(total, 50))}, p99 ${ms(pct(total, 99))}, max ${ms(Math.max(...total))}`);
+    log(`    per contract (its job's time ÷ its contracts): p50 ${ms(pct(perContract, 50))}, p99 ${ms(pct(perContract, 99))}`);
+    log(`    rate, store and issue (start → the audit append)  p50 ${ms(pct(ratingPhase, 50))}, p99 ${ms(pct(ratingPhase, 99))}, share ${((100 * sum(ratingPhase)) / busy).toFixed(0)}%`);
+    log(`    commit and run check (→ job success)             p50 ${ms(pct(tailPhase, 50))}, p99 ${ms(pct(tailPhase, 99))}, share ${((100 * sum(tailPhase)) / busy).toFixed(0)}%`);
     log(`    job slots busy ${((100 * busy) / (CONCURRENCY * elapsed)).toFixed(0)}% of ${CONCURRENCY} × the run (the rest: graphile-worker between jobs, the start)`);
     log(`  CPU during the run: node ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, PostgreSQL ${pgSeconds.toFixed(1)} s, of ${((2 * elapsed) / 1000).toFixed(1)} s on 2 cores ` +
       `(${(((cpu.user + cpu.system) / 1e6 + pgSeconds) / ((2 * elapsed) / 1000) * 100).toFixed(0)}% of the machine; other load on it not counted)`);
@@ -465,7 +462,7 @@ async function main() {
     log(`  preview + issue through HTTP, ${CONCURRENCY} at a time (${concurrent.length} contracts): ${concurrentRate.toFixed(1)} contracts/s → ${(CONTRACTS / concurrentRate).toFixed(0)} s; the run is ${(rate / concurrentRate).toFixed(2)}× that`);
     log(
       `  one bare audited transaction (BEGIN, appendAudit, COMMIT): p50 ${ms(auditMs)}; the chain lock is held for its last 3 of 5 round trips ` +
-        `(head, insert, commit) → 2 per contract × ${fmt(CONTRACTS)} ≈ ${((0.6 * 2 * auditMs * CONTRACTS) / 1000).toFixed(1)}–${((2 * auditMs * CONTRACTS) / 1000).toFixed(1)} s serial floor`,
+        `(head, insert, commit) → 2 per contract × ${fmt(CONTRACTS)} ≈ ${((0.6 * 2 * auditMs * CONTRACTS) / 1000).toFixed(1)}–${((2 * auditMs * CONTRACTS) / 1000).toFixed(1)} s serial floor one contract at a time (a chunk takes it once)`,
     );
     log(`  … of which a bare flushed commit (SELECT pg_current_xact_id(), autocommit): p50 ${ms(commitMs)}`);
     // Jobs run in contract order, the items' key order: the k-th job's check reads the k − 1 done items before the first pending one.

@@ -10,7 +10,7 @@ import type { Database } from "./db/client.js";
 import { JOB_QUEUE_SCHEMA, jobQueueLogger } from "./db/job-queue.js";
 import { TASKS, releaseStaleJobs } from "./db/queries/jobs.js";
 import { evaluateAlerts } from "./services/alerts/evaluate.js";
-import { billContract } from "./services/billing-runs/bill-contract.js";
+import { billContracts } from "./services/billing-runs/bill-contracts.js";
 import { deliverWebhook } from "./services/webhooks/deliver.js";
 
 export type WorkerConfig = Pick<Config, "WORKER_CONCURRENCY" | "WEBHOOK_RETRY_SCHEDULE" | "WEBHOOK_TIMEOUT_MS" | "WEBHOOK_DENY_PRIVATE" | "JOB_LOCK_TIMEOUT_SECONDS">;
@@ -44,9 +44,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Runner> {
         ...(logger ? { log: (fields, message) => logger.info(fields, message) } : {}),
       });
     },
-    [TASKS.billContract]: async (payload) => {
-      const { runId, contractId } = payload as { runId: string; contractId: string };
-      await billContract(db, runId, contractId, clock.now());
+    [TASKS.billContracts]: async (payload) => {
+      const { runId, contractIds } = payload as { runId: string; contractIds: string[] };
+      await billContracts(db, runId, contractIds, clock.now());
     },
     [RELEASE_STALE]: async () => {
       const workers = await releaseStaleJobs(db.sql, config.JOB_LOCK_TIMEOUT_SECONDS);

@@ -3,7 +3,7 @@
 // request → that response again, with its status; the same key with another request → idempotency_conflict.
 // Two requests with one key in flight at once: the second to store it fails on the unique key (23505), so
 // the caller runs its transaction with retryOn: isUniqueViolation and the retry sees the first one's record.
-import { idempotencyRecord, insertIdempotencyRecord } from "../db/queries/idempotency.js";
+import { idempotencyRecord, insertIdempotencyRecord, insertIdempotencyRecords } from "../db/queries/idempotency.js";
 import type { Sql } from "../db/sql.js";
 import { canonicalJson } from "../domain/canonical-json.js";
 import { sha256Hex } from "../domain/sha256.js";
@@ -34,7 +34,7 @@ export async function idempotent<T>(
   produce: () => Promise<{ status: number; response: T }>,
 ): Promise<IdempotentResponse<T>> {
   if (req === undefined) return { ...(await produce()), replayed: false };
-  const requestHash = sha256Hex(canonicalJson(req.request));
+  const requestHash = requestHashOf(req);
   const prior = await idempotencyRecord(sql, req.scope, req.key);
   if (prior) {
     if (prior.request_hash !== requestHash) throw new DomainError("idempotency_conflict", "this Idempotency-Key was used with a different request");
@@ -43,4 +43,15 @@ export async function idempotent<T>(
   const { status, response } = await produce();
   await insertIdempotencyRecord(sql, req.scope, req.key, requestHash, status, response);
   return { status, response, replayed: false };
+}
+
+/** What makes two requests with one key the same: the hash of the request's canonical JSON. */
+export const requestHashOf = (req: IdempotentRequest): string => sha256Hex(canonicalJson(req.request));
+
+/** Stores the responses of requests produced outside `idempotent` (a billing run's chunk), in the caller's transaction. */
+export async function storeIdempotentResponses(sql: Sql, responses: readonly { req: IdempotentRequest; status: number; response: unknown }[]): Promise<void> {
+  await insertIdempotencyRecords(
+    sql,
+    responses.map(({ req, status, response }) => ({ scope: req.scope, key: req.key, requestHash: requestHashOf(req), status, response })),
+  );
 }

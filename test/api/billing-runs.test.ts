@@ -2,6 +2,7 @@
 // contracts with 3 blocked, reruns, late usage and its delta, one run at a time, roles, the webhook.
 import { describe, expect, it } from "vitest";
 import { billContract } from "../../src/services/billing-runs/bill-contract.js";
+import { billContracts } from "../../src/services/billing-runs/bill-contracts.js";
 import { expectProblem, testClock, useTestApp } from "../helpers/app.js";
 import { contractBody, events, meter, uniqueId } from "../helpers/factories.js";
 import { eventually } from "../helpers/jobs.js";
@@ -148,7 +149,7 @@ describe("what a run takes, and who may start one", () => {
     await finished((a.statusCode === 202 ? a : b).json().id);
   });
 
-  it("a contract's job running twice at once (a live lock taken for a dead one's) still gives one document, named by its item", async () => {
+  it("a chunk's job running three times at once (a live lock taken for a dead one's), and its contracts billed one by one meanwhile, still give one document each, named by its item", async () => {
     const cs: string[] = [];
     for (let i = 0; i < 8; i++) {
       const c = await t.createContract(body());
@@ -156,8 +157,12 @@ describe("what a run takes, and who may start one", () => {
       await t.ingest(events(c.customerId, "api_calls", String(10 + i), "2026-10-04T00:00:00Z"));
     }
     const run = (await start({ autoIssue: true, contractIds: cs })).json();
-    // The worker runs each contract's job; a second copy of each runs here, at the same time.
-    await Promise.all(cs.map((id) => billContract(t.db, run.id, id, testClock.now())));
+    // The worker runs the chunk's job; here, at the same time, two more copies of it and each contract billed one by one.
+    await Promise.all([
+      billContracts(t.db, run.id, cs, testClock.now()),
+      billContracts(t.db, run.id, [...cs].reverse(), testClock.now()),
+      ...cs.map((id) => billContract(t.db, run.id, id, testClock.now())),
+    ]);
     const done = await finished(run.id);
     expect(done.counts).toMatchObject({ issued: 8, failed: 0 });
     for (const item of await itemsOf(run.id)) {
@@ -169,6 +174,23 @@ describe("what a run takes, and who may start one", () => {
       [cs],
     );
     expect(row).toEqual({ n: 8, contracts: 8 });
+  });
+
+  it("a contract that cannot be billed fails its own item; the others of its chunk are issued", async () => {
+    const cs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const huge = i === 2;
+      const c = await t.createContract(body(huge ? { terms: { meters: [meter("api_calls", "99999999999999.999999999999")] } } : {}));
+      cs.push(c.id);
+      const quantity = huge ? "99999999999999999999999999999.999999999" : "10";
+      await t.ingest([{ eventId: uniqueId("e"), customerId: c.customerId, metric: "api_calls", quantity, timestamp: "2026-10-04T00:00:00Z" }]);
+    }
+    const done = await finished((await start({ autoIssue: true, contractIds: cs })).json().id);
+    expect(done.counts).toMatchObject({ issued: 3, failed: 1 });
+    const failed = (await itemsOf(done.id)).filter((i) => i.status === "failed");
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ contractId: cs[2], documentId: null });
+    expect(failed[0].error).toMatch(/^conflict: .*largest amount/);
   });
 
   it("roles, bad input and unknown ids", async () => {

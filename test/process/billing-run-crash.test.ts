@@ -184,7 +184,7 @@ describe("a SIGKILL mid-run, then a restart", () => {
     let seen: any;
     await until("a few items done and a job in flight", async () => {
       seen = await ok(a, "GET", `/v1/billing-runs/${runId}`);
-      return seen.progress.done >= 5 && (await openJobs(db, "bill_contract")).some((j) => j.locked_by !== null);
+      return seen.progress.done >= 5 && (await openJobs(db, "bill_contracts")).some((j) => j.locked_by !== null);
     }, 60_000, 10);
     expect(seen.status).toBe("running");
     await kill(db, a);
@@ -193,7 +193,7 @@ describe("a SIGKILL mid-run, then a restart", () => {
     expect(pending).toBeGreaterThan(0);
     expect(pending).toBeLessThan(CONTRACTS);
     // The dead worker still holds the jobs it was running (their locks outlive it).
-    const locked = (await openJobs(db, "bill_contract")).filter((j) => j.locked_by !== null);
+    const locked = (await openJobs(db, "bill_contracts")).filter((j) => j.locked_by !== null);
     expect(locked.length).toBeGreaterThan(0);
     const [{ status }] = await select(db, "SELECT status FROM billing_runs WHERE id = $1", [runId]);
     expect(status).toBe("running");
@@ -209,7 +209,7 @@ describe("a SIGKILL mid-run, then a restart", () => {
     const b = await startChild(db);
     await until("the run to complete", async () => (await ok(b, "GET", `/v1/billing-runs/${runId}`)).status !== "running", 60_000, 100);
     await expectOneDocumentEach(db, b, runId, contracts, r, secret);
-    expect(await openJobs(db, "bill_contract")).toEqual([]);
+    expect(await openJobs(db, "bill_contracts")).toEqual([]);
     await kill(db, b);
   }, 120_000); // two real server processes started, one killed, a 5 s wait for its locks: 20–30 s on a loaded machine
 });
@@ -233,7 +233,7 @@ describe("two processes working one run", () => {
     // Which workers hold the run's jobs while it runs: both processes' (each worker names itself in locked_by).
     const lockers = new Set<string>();
     await until("the run to complete", async () => {
-      for (const j of await openJobs(db, "bill_contract")) if (j.locked_by) lockers.add(j.locked_by);
+      for (const j of await openJobs(db, "bill_contracts")) if (j.locked_by) lockers.add(j.locked_by);
       return (await ok(b, "GET", `/v1/billing-runs/${runId}`)).status !== "running";
     }, 60_000, 10);
     expect(lockers.size, `workers seen holding jobs: ${[...lockers].join(", ")}`).toBeGreaterThanOrEqual(2);

@@ -40,14 +40,36 @@ export interface AuditRow {
 
 const ENTRY_COLUMNS = "id::text AS id, seq::text AS seq, at, actor, action, entity_type, entity_id, payload, prev_hash, hash";
 
-export async function insertAuditEntry(
-  sql: Sql,
-  e: { id: string; seq: string; at: string; actor: string; action: string; entityType: string; entityId: string; payload: Record<string, unknown>; prevHash: string; hash: string },
-): Promise<void> {
+export interface AuditEntryInsert {
+  id: string;
+  seq: string;
+  at: string;
+  actor: string;
+  action: string;
+  entityType: string;
+  entityId: string;
+  payload: Record<string, unknown>;
+  prevHash: string;
+  hash: string;
+}
+
+/** Entries in one statement (a chunk's appends); the payload goes as JSON text, read back as jsonb. */
+export async function insertAuditEntries(sql: Sql, entries: readonly AuditEntryInsert[]): Promise<void> {
   await sql.query(
     `INSERT INTO audit_log (id, seq, at, actor, action, entity_type, entity_id, payload, prev_hash, hash)
-     VALUES ($1::uuid, $2::bigint, $3::timestamptz, $4, $5, $6, $7, $8::jsonb, $9, $10)`,
-    [e.id, e.seq, e.at, e.actor, e.action, e.entityType, e.entityId, JSON.stringify(e.payload), e.prevHash, e.hash],
+     SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::text[], $10::text[])`,
+    [
+      entries.map((e) => e.id),
+      entries.map((e) => e.seq),
+      entries.map((e) => e.at),
+      entries.map((e) => e.actor),
+      entries.map((e) => e.action),
+      entries.map((e) => e.entityType),
+      entries.map((e) => e.entityId),
+      entries.map((e) => JSON.stringify(e.payload)),
+      entries.map((e) => e.prevHash),
+      entries.map((e) => e.hash),
+    ],
   );
 }
 
@@ -124,6 +146,12 @@ const DOCUMENT_RECORD_SQL = `
               FROM credit_drawdowns c WHERE c.document_id = d.id)
   )::text AS record
   FROM documents d`;
+
+/** Several documents' records in one round trip (a billing run chunk's), by id. */
+export async function documentRecordsOf(sql: Sql, ids: readonly string[]): Promise<Map<string, string>> {
+  const rows = await sql.query<{ id: string; record: string }>(`${DOCUMENT_RECORD_SQL} WHERE d.id = ANY($1::uuid[])`, [ids]);
+  return new Map(rows.map((r) => [r.id, r.record]));
+}
 
 export async function documentRecord(sql: Sql, id: string): Promise<string | undefined> {
   const [row] = await sql.query<{ record: string }>(`${DOCUMENT_RECORD_SQL} WHERE d.id = $1::uuid`, [id]);

@@ -100,17 +100,22 @@ export async function periodsWithActivity(
   );
 }
 
-/** The run's items and one job per contract (its periods oldest first), in the run's transaction. */
-export async function insertItemsWithJobs(sql: Sql, runId: string, items: { contractId: string; start: string; end: string }[]): Promise<void> {
+/**
+ * The run's items and its jobs, in the run's transaction: one job per `chunk` contracts (in id order), which
+ * bills their periods oldest first; a chunk shares its transactions, its document numbers and its audit append.
+ */
+export async function insertItemsWithJobs(sql: Sql, runId: string, items: { contractId: string; start: string; end: string }[], chunk: number): Promise<void> {
   if (items.length === 0) return;
   await sql.query(
     `WITH i AS (
        INSERT INTO billing_run_items (run_id, contract_id, period_start, period_end)
        SELECT $1::uuid, x.contract_id, x.period_start, x.period_end FROM unnest($2::uuid[], $3::timestamptz[], $4::timestamptz[]) AS x(contract_id, period_start, period_end)
-       RETURNING contract_id)
-     SELECT graphile_worker.add_jobs(array_agg(($5::text, json_build_object('runId', $1::text, 'contractId', c.contract_id::text), NULL, NULL, NULL, NULL, ${PRIORITY.billing}, NULL)::graphile_worker.job_spec ORDER BY c.contract_id))
-     FROM (SELECT DISTINCT contract_id FROM i) c`,
-    [runId, items.map((i) => i.contractId), items.map((i) => i.start), items.map((i) => i.end), TASKS.billContract],
+       RETURNING contract_id),
+     c AS (SELECT contract_id, (row_number() OVER (ORDER BY contract_id) - 1) / $6::int AS chunk FROM (SELECT DISTINCT contract_id FROM i) d),
+     chunks AS (SELECT chunk, json_agg(contract_id::text ORDER BY contract_id) AS ids FROM c GROUP BY chunk)
+     SELECT graphile_worker.add_jobs(array_agg(($5::text, json_build_object('runId', $1::text, 'contractIds', chunks.ids), NULL, NULL, NULL, NULL, ${PRIORITY.billing}, NULL)::graphile_worker.job_spec ORDER BY chunks.chunk))
+     FROM chunks`,
+    [runId, items.map((i) => i.contractId), items.map((i) => i.start), items.map((i) => i.end), TASKS.billContracts, chunk],
   );
 }
 
@@ -156,11 +161,41 @@ export interface ItemOutcome {
 
 /** Completes a pending item once. */
 export async function completeItem(sql: Sql, item: { runId: string; contractId: string; periodStart: Date }, o: ItemOutcome): Promise<void> {
+  await completeItems(sql, item.runId, [{ contractId: item.contractId, periodStart: item.periodStart, outcome: o }]);
+}
+
+/** Completes pending items once, in one statement (a chunk's). */
+export async function completeItems(sql: Sql, runId: string, items: { contractId: string; periodStart: Date; outcome: ItemOutcome }[]): Promise<void> {
+  if (items.length === 0) return;
   await sql.query(
-    `UPDATE billing_run_items SET status = $4, document_id = $5::uuid, blocking_exception_ids = $6::text[], error = $7, finished_at = clock_timestamp(),
-       calculation_id = COALESCE($8::uuid, calculation_id)
-     WHERE run_id = $1::uuid AND contract_id = $2::uuid AND period_start = $3::timestamptz AND status = 'pending'`,
-    [item.runId, item.contractId, item.periodStart, o.status, o.documentId, o.blockingExceptionIds, o.error, o.calculationId ?? null],
+    `UPDATE billing_run_items i SET status = x.status, document_id = x.document_id, error = x.error, finished_at = clock_timestamp(),
+       blocking_exception_ids = ARRAY(SELECT jsonb_array_elements_text(x.blocking)), calculation_id = COALESCE(x.calculation_id, i.calculation_id)
+     FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::uuid[], $6::jsonb[], $7::text[], $8::uuid[])
+       AS x(contract_id, period_start, status, document_id, blocking, error, calculation_id)
+     WHERE i.run_id = $1::uuid AND i.contract_id = x.contract_id AND i.period_start = x.period_start AND i.status = 'pending'`,
+    [
+      runId,
+      items.map((i) => i.contractId),
+      items.map((i) => i.periodStart),
+      items.map((i) => i.outcome.status),
+      items.map((i) => i.outcome.documentId),
+      items.map((i) => JSON.stringify(i.outcome.blockingExceptionIds)),
+      items.map((i) => i.outcome.error),
+      items.map((i) => i.outcome.calculationId ?? null),
+    ],
+  );
+}
+
+/**
+ * The pending items of these contracts, locked for the caller's transaction; items another transaction holds
+ * (a second copy of the job) are skipped, so each is billed by one of them.
+ */
+export async function claimPendingItems(sql: Sql, runId: string, contractIds: readonly string[]): Promise<BillingRunItemRow[]> {
+  return sql.query<BillingRunItemRow>(
+    `SELECT ${ITEM_COLUMNS} FROM billing_run_items
+     WHERE run_id = $1::uuid AND contract_id = ANY($2::uuid[]) AND status = 'pending'
+     ORDER BY contract_id, period_start FOR UPDATE SKIP LOCKED`,
+    [runId, contractIds],
   );
 }
 

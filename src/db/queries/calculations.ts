@@ -19,12 +19,34 @@ export interface CalculationInsert {
 }
 
 export async function insertCalculation(sql: Sql, c: CalculationInsert): Promise<void> {
+  await insertCalculations(sql, [c]);
+}
+
+/** Calculations in one statement (a billing run chunk's). */
+export async function insertCalculations(sql: Sql, calcs: readonly CalculationInsert[]): Promise<void> {
+  if (calcs.length === 0) return;
   await sql.query(
     `INSERT INTO calculations (id, contract_id, period_start, period_end, engine_version, inputs_hash, inputs, result,
                                total, already_billed, delta, action, currency, created_at, created_by)
-     VALUES ($1::uuid, $2::uuid, $3::timestamptz, $4::timestamptz, $5, $6, $7::jsonb, $8::jsonb, $9::numeric, $10::numeric, $11::numeric, $12, $13, $14::timestamptz, $15)`,
-    [c.id, c.contractId, c.period.start, c.period.end, c.engineVersion, c.inputsHash, JSON.stringify(c.inputs), JSON.stringify(c.result),
-      c.total, c.alreadyBilled, c.delta, c.action, c.currency, c.createdAt, c.createdBy],
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[],
+                          $9::numeric[], $10::numeric[], $11::numeric[], $12::text[], $13::text[], $14::timestamptz[], $15::text[])`,
+    [
+      calcs.map((c) => c.id),
+      calcs.map((c) => c.contractId),
+      calcs.map((c) => c.period.start),
+      calcs.map((c) => c.period.end),
+      calcs.map((c) => c.engineVersion),
+      calcs.map((c) => c.inputsHash),
+      calcs.map((c) => JSON.stringify(c.inputs)),
+      calcs.map((c) => JSON.stringify(c.result)),
+      calcs.map((c) => c.total),
+      calcs.map((c) => c.alreadyBilled),
+      calcs.map((c) => c.delta),
+      calcs.map((c) => c.action),
+      calcs.map((c) => c.currency),
+      calcs.map((c) => c.createdAt),
+      calcs.map((c) => c.createdBy),
+    ],
   );
 }
 

@@ -90,6 +90,15 @@ export async function lockContract(sql: Sql, id: string): Promise<ContractRecord
   return row?.contract;
 }
 
+/** Locks contracts in id order (the order ingestion takes them FOR SHARE, so the two cannot deadlock). */
+export async function lockContracts(sql: Sql, ids: readonly string[]): Promise<ContractRecord[]> {
+  const rows = await sql.query<{ contract: ContractRecord }>(
+    `SELECT json_build_object(${CONTRACT_FIELDS}) AS contract FROM contracts c WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE`,
+    [ids],
+  );
+  return rows.map((r) => r.contract);
+}
+
 /** In id order (time-ordered ids: creation order), after the cursor; `customerId` matches the customer or an account id. */
 export async function listContracts(sql: Sql, q: { customerId?: string | undefined; after?: string | undefined; limit: number }): Promise<ContractRecord[]> {
   const rows = await sql.query<{ contract: ContractRecord }>(
@@ -158,6 +167,7 @@ export async function versionsOf(sql: Sql, contractId: string) {
   return sql.query<{ version: number; effective_from: Date; signed_at: Date; kind: string; reason: string; terms: unknown }>(
     `SELECT version, effective_from, signed_at, kind, reason, terms FROM contract_versions WHERE contract_id = $1::uuid ORDER BY version`,
     [contractId],
+    "versions_of", // every rating reads them: parsed and planned once per connection
   );
 }
 

@@ -88,13 +88,16 @@ export async function databaseNow(sql: Sql): Promise<string> {
   return row!.now.toISOString();
 }
 
-/** The next number of a document kind: the counter row stays locked until the issuing transaction ends, so numbers have no gaps. */
-export async function nextDocumentSeq(sql: Sql, kind: "invoice" | "credit_memo"): Promise<number> {
+/**
+ * The next `count` numbers of a document kind (the first is returned): the counter row stays locked until the
+ * issuing transaction ends, so numbers have no gaps.
+ */
+export async function nextDocumentSeq(sql: Sql, kind: "invoice" | "credit_memo", count = 1): Promise<number> {
   const [counter] = await sql.query<{ last_number: number }>(
-    `UPDATE document_counters SET last_number = last_number + 1 WHERE kind = $1 RETURNING last_number`,
-    [kind],
+    `UPDATE document_counters SET last_number = last_number + $2 WHERE kind = $1 RETURNING last_number`,
+    [kind, count],
   );
-  return counter!.last_number;
+  return counter!.last_number - count + 1;
 }
 
 export interface DocumentInsert {
@@ -118,36 +121,67 @@ export interface DocumentInsert {
 
 /** The document, its lines and its credit drawdowns (the period's full credit use; a later document for the period supersedes them). */
 export async function insertDocument(sql: Sql, d: DocumentInsert): Promise<void> {
+  await insertDocuments(sql, [d]);
+}
+
+/** Documents with their lines and drawdowns: three statements whatever their number (a billing run chunk's). */
+export async function insertDocuments(sql: Sql, docs: readonly DocumentInsert[]): Promise<void> {
+  if (docs.length === 0) return;
   await sql.query(
     `INSERT INTO documents (id, number, kind, kind_seq, contract_id, period_start, period_end, currency, subtotal, already_billed,
                             amount, credits_applied, calculation_id, inputs_hash, issued_at, issued_by)
-     VALUES ($1::uuid, $2, $3, $4, $5::uuid, $6::timestamptz, $7::timestamptz, $8, $9::numeric, $10::numeric, $11::numeric, $12::jsonb,
-             $13::uuid, $14, $15::timestamptz, $16)`,
-    [d.id, d.number, d.kind, d.kindSeq, d.contractId, d.period.start, d.period.end, d.currency, d.subtotal, d.alreadyBilled, d.amount,
-      JSON.stringify(d.creditsApplied), d.calculationId, d.inputsHash, d.issuedAt, d.issuedBy],
+     SELECT d.id, d.number, d.kind, d.kind_seq, d.contract_id, d.period_start, d.period_end, d.currency, d.subtotal, d.already_billed,
+            d.amount, d.credits_applied, d.calculation_id, d.inputs_hash, d.issued_at, d.issued_by
+     FROM jsonb_to_recordset($1::jsonb) AS d(id uuid, number text, kind text, kind_seq int, contract_id uuid, period_start timestamptz,
+       period_end timestamptz, currency text, subtotal numeric, already_billed numeric, amount numeric, credits_applied jsonb,
+       calculation_id uuid, inputs_hash text, issued_at timestamptz, issued_by text)`,
+    [
+      JSON.stringify(
+        docs.map((d) => ({
+          id: d.id,
+          number: d.number,
+          kind: d.kind,
+          kind_seq: d.kindSeq,
+          contract_id: d.contractId,
+          period_start: d.period.start,
+          period_end: d.period.end,
+          currency: d.currency,
+          subtotal: d.subtotal,
+          already_billed: d.alreadyBilled,
+          amount: d.amount,
+          credits_applied: d.creditsApplied,
+          calculation_id: d.calculationId,
+          inputs_hash: d.inputsHash,
+          issued_at: d.issuedAt,
+          issued_by: d.issuedBy,
+        })),
+      ),
+    ],
   );
-  if (d.lines.length > 0)
+  // A usage line's meterId is kept in its explanation (no column of its own): what the audit digest covers.
+  const lines = docs.flatMap((d) =>
+    d.lines.map((l) => ({
+      document_id: d.id,
+      line_no: l.lineNo,
+      kind: l.kind,
+      metric: l.metric,
+      amount: l.amount,
+      explanation: l.meterId === undefined ? l.explanation : { meterId: l.meterId, ...l.explanation },
+    })),
+  );
+  if (lines.length > 0)
     await sql.query(
       `INSERT INTO document_lines (document_id, line_no, kind, metric, amount, explanation)
-       SELECT $1::uuid, l.line_no, l.kind, l.metric, l.amount, l.explanation
-       FROM jsonb_to_recordset($2::jsonb) AS l(line_no int, kind text, metric text, amount numeric, explanation jsonb)`,
-      // A usage line's meterId is kept in its explanation (no column of its own): what the audit digest covers.
-      [
-        d.id,
-        JSON.stringify(
-          d.lines.map((l) => ({
-            line_no: l.lineNo,
-            kind: l.kind,
-            metric: l.metric,
-            amount: l.amount,
-            explanation: l.meterId === undefined ? l.explanation : { meterId: l.meterId, ...l.explanation },
-          })),
-        ),
-      ],
+       SELECT l.document_id, l.line_no, l.kind, l.metric, l.amount, l.explanation
+       FROM jsonb_to_recordset($1::jsonb) AS l(document_id uuid, line_no int, kind text, metric text, amount numeric, explanation jsonb)`,
+      [JSON.stringify(lines)],
     );
-  for (const c of d.creditsApplied)
+  const drawdowns = docs.flatMap((d) => d.creditsApplied.map((c) => ({ document_id: d.id, grant_id: c.grantId, contract_id: d.contractId, period_start: d.period.start, amount: c.amount })));
+  if (drawdowns.length > 0)
     await sql.query(
-      `INSERT INTO credit_drawdowns (document_id, grant_id, contract_id, period_start, amount) VALUES ($1::uuid, $2, $3::uuid, $4::timestamptz, $5::numeric)`,
-      [d.id, c.grantId, d.contractId, d.period.start, c.amount],
+      `INSERT INTO credit_drawdowns (document_id, grant_id, contract_id, period_start, amount)
+       SELECT c.document_id, c.grant_id, c.contract_id, c.period_start, c.amount
+       FROM jsonb_to_recordset($1::jsonb) AS c(document_id uuid, grant_id text, contract_id uuid, period_start timestamptz, amount numeric)`,
+      [JSON.stringify(drawdowns)],
     );
 }

@@ -9,7 +9,7 @@ import type { Sql } from "../sql.js";
  */
 export const PRIORITY = { deliveries: 0, alerts: 1, billing: 2 } as const;
 
-export const TASKS = { evaluateAlerts: "evaluate_alerts", deliverWebhook: "deliver_webhook", billContract: "bill_contract" } as const;
+export const TASKS = { evaluateAlerts: "evaluate_alerts", deliverWebhook: "deliver_webhook", billContracts: "bill_contracts" } as const;
 
 /**
  * One alert evaluation per contract, coalesced: while a contract's job waits, later batches join it (the

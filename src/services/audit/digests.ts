@@ -6,7 +6,7 @@
 // change a digest. Usage batches are digested from the events in memory at ingestion (no read-back on the hot
 // path): usageBatchDigest in src/domain/audit-signing.ts, and verified in verify.ts.
 import { Decimal } from "decimal.js";
-import { documentRecord, documentRecords, versionRecord, versionRecords } from "../../db/queries/audit.js";
+import { documentRecord, documentRecords, documentRecordsOf, versionRecord, versionRecords } from "../../db/queries/audit.js";
 import type { Sql } from "../../db/sql.js";
 import { digestOf } from "../../domain/audit-signing.js";
 import { formatDecimal } from "../../domain/money.js";
@@ -51,6 +51,16 @@ export async function documentAttestation(sql: Sql, id: string): Promise<Attesta
   const record = await documentRecord(sql, id);
   if (record === undefined) throw new Error(`document ${id} not found for its digest`);
   return { type: "document", id, digest: documentDigest(record) };
+}
+
+/** The attestations of several documents as stored, in the order given (one read for a billing run chunk). */
+export async function documentAttestationsOf(sql: Sql, ids: readonly string[]): Promise<Attestation[]> {
+  const records = await documentRecordsOf(sql, ids);
+  return ids.map((id) => {
+    const record = records.get(id);
+    if (record === undefined) throw new Error(`document ${id} not found for its digest`);
+    return { type: "document", id, digest: documentDigest(record) };
+  });
 }
 
 /** Every document's attestation, in id order, a page at a time. */

@@ -1,4 +1,4 @@
-// Billing one contract's items of a run (the bill_contract job): each due period, oldest first, previewed
+// Billing one contract's items of a run one by one (what a chunk falls back to, bill-contracts.ts): each due period, oldest first, previewed
 // (or its stored calculation reused, after a crash), then — with autoIssue, when something is due and nothing
 // blocks — issued under the idempotency key billing-run:<contractId>:<periodStart>:<inputsHash>, so a job
 // that runs again after a crash replays the document instead of issuing it twice. A failure is recorded on
@@ -6,6 +6,7 @@
 import type { Database } from "../../db/client.js";
 import {
   type BillingRunItemRow,
+  type BillingRunRow,
   type ItemOutcome,
   completeItem,
   completeRunIfDone,
@@ -27,8 +28,14 @@ import { getBillingRun } from "./read.js";
 export async function billContract(db: Database, runId: string, contractId: string, now: Date): Promise<void> {
   const run = await runById(db.sql, runId);
   if (!run || run.status !== "running") return;
-  for (const item of await pendingItemsOf(db.sql, runId, contractId)) {
-    const ref = { runId, contractId, periodStart: item.period_start };
+  await billContractItems(db, run, contractId, now);
+  await completeRunIfLast(db, runId);
+}
+
+/** A contract's pending items of the run, each in its own transactions (preview, then issue). */
+export async function billContractItems(db: Database, run: BillingRunRow, contractId: string, now: Date): Promise<void> {
+  for (const item of await pendingItemsOf(db.sql, run.id, contractId)) {
+    const ref = { runId: run.id, contractId, periodStart: item.period_start };
     let outcome: ItemOutcome;
     try {
       outcome = await billItem(db, run.created_by, run.auto_issue, item, now);
@@ -38,6 +45,10 @@ export async function billContract(db: Database, runId: string, contractId: stri
     }
     await completeItem(db.sql, ref, outcome);
   }
+}
+
+/** Completes the run once nothing is pending, and emits billing_run.completed (once: under the run's lock). */
+export async function completeRunIfLast(db: Database, runId: string): Promise<void> {
   // Most jobs are not the last: only a job that sees nothing pending takes the run's lock and checks again.
   if (await hasPendingItems(db.sql, runId)) return;
   await transaction(db, async (sql) => {

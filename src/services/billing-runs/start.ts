@@ -1,5 +1,5 @@
 // Starting a billing run (DESIGN.md §10): in one transaction, the run, one item per contract and period due,
-// and one job per contract (src/db/queries/billing-runs.ts). The worker bills the items (bill-contract.ts);
+// and one job per chunk of contracts (src/db/queries/billing-runs.ts). The worker bills the items (bill-contracts.ts);
 // the run completes when the last item does. At most one run is running: a partial unique index, so two
 // concurrent starts, even on two instances, give one run and one 409.
 import type { Database } from "../../db/client.js";
@@ -20,6 +20,7 @@ import type { BillingPeriodUnit } from "../../domain/periods.js";
 import { conflict, invalid } from "../../errors.js";
 import { appendAudit } from "../audit/append.js";
 import { emitWebhookEvent } from "../webhooks/emit.js";
+import { BILLING_CHUNK } from "./bill-contracts.js";
 import { type BillingRunView, toRunView } from "./read.js";
 
 export interface StartRunInput {
@@ -47,7 +48,7 @@ export async function startBillingRun(db: Database, actor: string, input: StartR
       }
       const items = await duePeriods(sql, contracts, periodEndMs);
       const run = await insertRun(sql, { id: newId(), periodEnd, autoIssue: input.autoIssue ?? false, contractIds, createdBy: actor, empty: items.length === 0 });
-      await insertItemsWithJobs(sql, run.id, items);
+      await insertItemsWithJobs(sql, run.id, items, BILLING_CHUNK);
       const view = toRunView(run, new Map([["pending", items.length]]));
       if (items.length === 0) await emitWebhookEvent(sql, "billing_run.completed", view);
       await appendAudit(sql, {

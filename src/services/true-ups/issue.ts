@@ -11,14 +11,15 @@ import type { ContractRecord } from "../../db/queries/contracts.js";
 import type { Sql } from "../../db/sql.js";
 import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import { transaction } from "../../db/tx.js";
-import { Decimal, formatMoney } from "../../domain/index.js";
+import { Decimal, type RatingResult, formatMoney } from "../../domain/index.js";
 import { DomainError, conflict, notFound } from "../../errors.js";
-import { appendAudit } from "../audit/append.js";
-import { documentAttestation } from "../audit/digests.js";
+import { type AuditInput, appendAudit } from "../audit/append.js";
+import { type Attestation, documentAttestation } from "../audit/digests.js";
 import { lockContract } from "../contracts/read.js";
 import { nextDocumentNumber } from "../documents/numbering.js";
 import type { DocumentLineView, DocumentView } from "../documents/read.js";
 import { idempotent } from "../idempotency.js";
+import type { ExceptionView } from "../exceptions/read.js";
 import { emitWebhookEvent } from "../webhooks/emit.js";
 import { periodHasEnded, rateContractPeriod, recordExceptions } from "./rate.js";
 
@@ -84,47 +85,57 @@ async function issueDocument(
   if (result.action === "none")
     throw new DomainError("nothing_to_issue", `the period is billed correctly (total ${result.total}, already billed ${result.alreadyBilled})`);
 
-  const kind = result.action;
-  const { seq, number } = await nextDocumentNumber(sql, kind);
-  const id = newId();
+  const { seq, number } = await nextDocumentNumber(sql, result.action);
   // The database's clock, not `now`: late usage is what was received after the document, on the clock that
   // stamps arrivals (previews' late_usage, reconciliation's late units). `now` decides whether the period ended.
   const issuedAt = await databaseNow(sql);
-  const amount = formatMoney(new Decimal(result.delta).abs(), result.currency);
-  const creditsApplied = result.creditsApplied.filter((c) => !new Decimal(c.amount).isZero());
-  const lines: DocumentLineView[] = result.lines.map((l, i) => {
-    const { kind: lineKind, meterId, metric, amount: lineAmount, ...explanation } = l;
-    return { lineNo: i + 1, kind: lineKind, ...(meterId === undefined ? {} : { meterId }), metric: metric ?? null, amount: lineAmount, explanation };
-  });
-  const document: DocumentView = {
-    id,
-    number,
-    kind,
-    contractId,
-    period,
-    currency: result.currency,
-    lines,
-    subtotal: result.total,
-    alreadyBilled: result.alreadyBilled,
-    amount,
-    creditsApplied,
-    calculationId,
-    inputsHash: result.inputsHash,
-    issuedAt,
-    issuedBy: actor,
-  };
+  const document = documentOf(result, { id: newId(), number, contractId, calculationId, issuedAt, issuedBy: actor });
   await insertDocument(sql, { ...document, kindSeq: seq });
-  const { lines: _lines, ...header } = document; // the lines are in the document; the chain records its header
-  await appendAudit(sql, {
-    actor,
-    action: "document.issued",
-    entityType: "document",
-    entityId: id,
-    // attests: the digest of the document, its lines and drawdowns as stored, which a deep verify recomputes.
-    payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id), attests: await documentAttestation(sql, id) },
-  });
+  await appendAudit(sql, documentIssuedEntry(document, exceptions, await documentAttestation(sql, document.id)));
   await emitWebhookEvent(sql, "document.issued", document);
   // An issued document changes the balances a credit_balance alert watches.
   await enqueueAlertEvaluation(sql, [contractId]);
   return document;
+}
+
+/** The document a rating issues: its lines numbered from 1, the credits that moved, who and when. */
+export function documentOf(
+  result: RatingResult,
+  d: { id: string; number: string; contractId: string; calculationId: string; issuedAt: string; issuedBy: string },
+): DocumentView {
+  const lines: DocumentLineView[] = result.lines.map((l, i) => {
+    const { kind: lineKind, meterId, metric, amount: lineAmount, ...explanation } = l;
+    return { lineNo: i + 1, kind: lineKind, ...(meterId === undefined ? {} : { meterId }), metric: metric ?? null, amount: lineAmount, explanation };
+  });
+  if (result.action === "none") throw new Error("a rating with nothing due has no document");
+  return {
+    id: d.id,
+    number: d.number,
+    kind: result.action,
+    contractId: d.contractId,
+    period: result.period,
+    currency: result.currency,
+    lines,
+    subtotal: result.total,
+    alreadyBilled: result.alreadyBilled,
+    amount: formatMoney(new Decimal(result.delta).abs(), result.currency),
+    creditsApplied: result.creditsApplied.filter((c) => !new Decimal(c.amount).isZero()),
+    calculationId: d.calculationId,
+    inputsHash: result.inputsHash,
+    issuedAt: d.issuedAt,
+    issuedBy: d.issuedBy,
+  };
+}
+
+/** The document.issued audit entry: the header (the chain records it; the lines are in the document) and what it attests. */
+export function documentIssuedEntry(document: DocumentView, exceptions: readonly ExceptionView[], attests: Attestation): AuditInput {
+  const { lines: _lines, ...header } = document;
+  return {
+    actor: document.issuedBy,
+    action: "document.issued",
+    entityType: "document",
+    entityId: document.id,
+    // attests: the digest of the document, its lines and drawdowns as stored, which a deep verify recomputes.
+    payload: { ...header, approvedExceptions: exceptions.filter((e) => e.blocking).map((e) => e.id), attests },
+  };
 }
