@@ -34,3 +34,16 @@ export function periodsDue(contract: PeriodContract, periodEndMs: number, histor
   }
   return due;
 }
+
+/** What a run does with a rated period: the table of docs/billing-runs.md, in one place for both of its paths. */
+export type ItemDecision = { status: "nothing_to_issue" } | { status: "blocked"; blockingExceptionIds: string[] } | { status: "previewed" } | { status: "issue" };
+
+export function itemDecision(
+  rated: { action: "invoice" | "credit_memo" | "none"; exceptions: readonly { id: string; blocking: boolean; status: string }[] },
+  autoIssue: boolean,
+): ItemDecision {
+  if (rated.action === "none") return { status: "nothing_to_issue" };
+  const blocking = rated.exceptions.filter((e) => e.blocking && e.status !== "approved").map((e) => e.id);
+  if (blocking.length > 0) return { status: "blocked", blockingExceptionIds: blocking };
+  return autoIssue ? { status: "issue" } : { status: "previewed" };
+}

@@ -16,6 +16,7 @@ import {
   setItemCalculation,
 } from "../../db/queries/billing-runs.js";
 import { transaction } from "../../db/tx.js";
+import { itemDecision } from "../../domain/index.js";
 import { DomainError } from "../../errors.js";
 import { previewTrueUp } from "../true-ups/preview.js";
 import { type CalculationView, getCalculation } from "../true-ups/read.js";
@@ -77,10 +78,9 @@ async function billItem(db: Database, actor: string, autoIssue: boolean, item: B
   });
   // Issuing recomputes: usage that changed since the preview (stale) is previewed once more.
   for (let attempt = 0; ; attempt++) {
-    if (calc.action === "none") return done("nothing_to_issue");
-    const blocking = calc.exceptions.filter((e) => e.blocking && e.status !== "approved").map((e) => e.id);
-    if (blocking.length > 0) return done("blocked", { blockingExceptionIds: blocking });
-    if (!autoIssue) return done("previewed");
+    const decision = itemDecision(calc, autoIssue);
+    if (decision.status === "blocked") return done("blocked", { blockingExceptionIds: decision.blockingExceptionIds });
+    if (decision.status !== "issue") return done(decision.status);
     const key = `billing-run:${item.contract_id}:${item.period_start.toISOString()}:${calc.inputsHash}`;
     try {
       const { document } = await issueTrueUp(db, actor, item.contract_id, { calculationId: calc.id }, key, now);

@@ -20,7 +20,7 @@ import { idempotencyRecordsOf } from "../../db/queries/idempotency.js";
 import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
-import { type RatingResult, periodStartingAt } from "../../domain/index.js";
+import { type RatingResult, itemDecision, periodStartingAt } from "../../domain/index.js";
 import { DomainError } from "../../errors.js";
 import { type AuditInput, appendAuditEntries } from "../audit/append.js";
 import { documentAttestationsOf } from "../audit/digests.js";
@@ -124,10 +124,9 @@ async function rateItem(sql: Sql, run: BillingRunRow, contract: ContractRecord, 
     issue: null,
     outcome: { status, documentId: null, blockingExceptionIds: [], error: null, calculationId: id, ...extra },
   });
-  if (calc.action === "none") return outcome("nothing_to_issue");
-  const blocking = exceptions.filter((e) => e.blocking && e.status !== "approved").map((e) => e.id);
-  if (blocking.length > 0) return outcome("blocked", { blockingExceptionIds: blocking });
-  if (!run.auto_issue) return outcome("previewed");
+  const decision = itemDecision(calc, run.auto_issue);
+  if (decision.status === "blocked") return outcome("blocked", { blockingExceptionIds: decision.blockingExceptionIds });
+  if (decision.status !== "issue") return outcome(decision.status);
   if (!periodHasEnded(calc.period, now)) return outcome("failed", { error: `period_open: the period ${calc.period.start} to ${calc.period.end} has not ended yet` });
   const key = `billing-run:${contract.id}:${item.period_start.toISOString()}:${calc.inputsHash}`;
   // The document's id is chosen now, so the item is completed before the numbers are taken.
