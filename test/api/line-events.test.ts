@@ -2,12 +2,18 @@
 // for every aggregation and a filtered meter, across an amendment's two segments, the listed events are exactly
 // the line's (ids, metric, filter, segment, the level carried in), as issued (later arrivals left out, later
 // voids flagged), and aggregate as the meter does to the line's `usage`; pages without gaps or duplicates; the
-// CSV is the JSON's rows under a header; problems; roles; and a 200,000-event line read as a stream.
+// CSV is the JSON's rows under a header, the same bytes in pages of any size, client text defused as
+// defuseFormula does; problems; roles; and a 200,000-event line read as a stream.
+import type { Readable } from "node:stream";
+import fc from "fast-check";
 import pg from "pg";
 import { describe, expect, it } from "vitest";
+import { defusedSql } from "../../src/db/queries/line-events.js";
 import { rebuildRollups } from "../../src/db/queries/usage.js";
 import { Decimal, formatDecimal } from "../../src/domain/money.js";
 import { type Filter, type Measure, type PlainEvent, aggregateEvents, matchesFilter } from "../../src/domain/rating/measures.js";
+import { defuseFormula } from "../../src/services/csv.js";
+import { lineEventsCsv } from "../../src/services/documents/line-events-csv.js";
 import { type TestRole, expectProblem, useTestApp } from "../helpers/app.js";
 import { contractBody, uniqueId } from "../helpers/factories.js";
 
@@ -122,6 +128,16 @@ async function csvOf(documentId: string, lineNo: number) {
   // properties as jsonb prints it; compared as JSON.
   return rows.map((r) => r.map((cell, i) => (i === 5 && cell !== "" ? JSON.stringify(JSON.parse(cell)) : cell)));
 }
+
+/** A stream's bytes as text. */
+async function textOf(stream: Readable): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/** The line's CSV as the service writes it in pages of `pageSize` events (the route's pages hold 20,000). */
+const csvInPagesOf = async (documentId: string, lineNo: number, pageSize: number) => textOf((await lineEventsCsv(t.db, documentId, lineNo, pageSize)).stream);
 
 /** The meter's usage of [from, to) over the listed events, in their order (the list's order is the meter's). */
 function aggregateListed(line: any, items: Item[]): string {
@@ -265,6 +281,9 @@ describe("the events behind each usage line, for every aggregation, as issued", 
       expect(await allPages(doc.id, line.lineNo, 1)).toEqual(items);
       expect(await allPages(doc.id, line.lineNo, 7)).toEqual(items);
       expect(await csvOf(doc.id, line.lineNo)).toEqual(items.map(asCsvRow));
+      // Pages end inside runs of one instant, between ids and after the level carried in: the same bytes.
+      const body = (await t.get(`/v1/documents/${doc.id}/lines/${line.lineNo}/events.csv`, "reader")).body;
+      for (const pageSize of [1, 2, 3]) expect(await csvInPagesOf(doc.id, line.lineNo, pageSize), `${what}, pages of ${pageSize}`).toBe(body);
     }
 
     // The figures this fixture was written for, so the check above cannot pass vacuously.
@@ -322,6 +341,37 @@ describe("the events behind each usage line, for every aggregation, as issued", 
       const anonymous = await t.app.inject({ method: "GET", url: path });
       expectProblem(anonymous, 401, "unauthorized");
     }
+  });
+});
+
+describe("client text in the CSV", () => {
+  it("is defused as defuseFormula does: in the SQL PostgreSQL runs for the CSV, and through the route", async () => {
+    // The rule in SQL against the one in JavaScript: the cases it names, and strings made of the characters it looks at.
+    const cases = ["", "=", "=1+1", "+1", "@A1", "\tx", "\rx", "-", "-1", "-1.5", "-1.", "-.5", "-1e5", "-1.5.5", "-x", "- 1", "-1\n", "-١", "-１",
+      "--1", "'=x", "a=b", "x", "1", "é", "=é", '"=', " =x"];
+    const chars = ["=", "+", "-", "@", "\t", "\r", "\n", "0", "7", ".", "e", "'", '"', ",", " ", "é", "١"];
+    const made = fc.sample(fc.array(fc.constantFrom(...chars), { maxLength: 6 }).map((cs) => cs.join("")), { numRuns: 2000, seed: 20261202 });
+    const all = [...cases, ...made];
+    const rows = await t.db.sql.query<{ d: string }>(`SELECT ${defusedSql("u.x")} AS d FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i) ORDER BY u.i`, [all]);
+    expect(rows.map((r) => r.d)).toEqual(all.map(defuseFormula));
+
+    // Through the route: ids, metric and properties as a client sent them, each cell as defuseFormula makes it.
+    const customerId = uniqueId("=le-f");
+    const contract = await t.createContract(contractBody({ customerId, terms: { meters: [{ metric: "-calls", pricing: perUnit("0.01") }] } }));
+    const ids = ["=1+1", "+cmd", "@SUM(A1)", "-2", "-2.5", "-x", "'=quoted", 'a "b", c', "plain"];
+    await t.ingest(ids.map((id, i) => ({ ...ev(customerId, "-calls", "1", `2026-06-0${i + 1}T10:00:00Z`, { "=k": "=v", n: -1 }), eventId: id })));
+    const calc = await t.preview(contract.id, JUNE);
+    await t.approveAll(calc);
+    const issued = await t.issue(contract.id, calc.id);
+    expect(issued.statusCode, issued.body).toBe(201);
+    const line = issued.json().lines.find((l: any) => l.kind === "usage");
+    const items = await allPages(issued.json().id, line.lineNo, 500);
+    expect(items).toHaveLength(ids.length);
+    const defused = (e: Item) => [defuseFormula(e.eventId), defuseFormula(e.customerId), defuseFormula(e.metric), ...asCsvRow(e).slice(3)];
+    expect(await csvOf(issued.json().id, line.lineNo)).toEqual(items.map(defused));
+    const cells = (await csvOf(issued.json().id, line.lineNo)).map((r) => r.slice(0, 3));
+    expect(cells[0]).toEqual(["'=1+1", `'${customerId}`, "'-calls"]);
+    expect(cells.map((c) => c[0])).toEqual(["'=1+1", "'+cmd", "'@SUM(A1)", "-2", "-2.5", "'-x", "'=quoted", 'a "b", c', "plain"]);
   });
 });
 

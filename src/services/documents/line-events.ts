@@ -32,7 +32,7 @@ export interface LineEventView {
 export interface LineScope {
   documentNumber: string;
   lineNo: number;
-  query: Omit<LineEventQuery, "after" | "limit">;
+  query: Omit<LineEventQuery, "after" | "through" | "limit">;
 }
 
 const LOOKS_BACK = new Set(["latest", "time_weighted"]);
@@ -80,9 +80,6 @@ export function toLineEventView(r: LineEventRow): LineEventView {
     voidedAfterIssue: r.voided_after_issue,
   };
 }
-
-/** The place in the order of the last row of a page: where the next starts. */
-export const keyOf = (r: LineEventRow): LineEventKey => ({ occurred: r.occurred, received: r.received, customerId: r.customer_id, eventId: r.event_id });
 
 /**
  * One page of the line's events in the meter's order (timestamp, arrival, customer and event id), up to
