@@ -218,7 +218,9 @@ describe("two processes working one run", () => {
   it("share its jobs and finish with one document each; the run completes once", async () => {
     const db = await freshDatabase();
     const r = await receiver();
-    const [a, b] = await Promise.all([startChild(db), startChild(db)]);
+    // One job at a time in each: the run's 60 contracts are 3 chunk jobs, which one worker of 4 slots could take alone.
+    const single = { ...CONFIG, WORKER_CONCURRENCY: "1" };
+    const [a, b] = await Promise.all([startChild(db, single), startChild(db, single)]);
     const secret = await endpoint(b, r);
     const contracts = await book(a, "pair");
 
