@@ -26,11 +26,13 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, DATA_DIR: dataDir, PORT: "0", LOG_LEVEL: "info", ...extra };
 }
 
-/** Spawns the server; `direct` runs node itself (no tsx wrapper process) so a SIGKILL hits the server. */
+/**
+ * Spawns the server as `npm start` runs it (node_modules/.bin/node --import tsx src/server.ts: one process, so a
+ * signal reaches the server itself); `direct`: with the node running the tests instead.
+ */
 function spawnServer(opts: { direct?: boolean; env?: Record<string, string> } = {}) {
-  const child = opts.direct
-    ? spawn(process.execPath, ["--import", "tsx", "src/server.ts"], { cwd: ROOT, env: baseEnv(opts.env) })
-    : spawn(join(ROOT, "node_modules/.bin/tsx"), ["src/server.ts"], { cwd: ROOT, env: baseEnv(opts.env) });
+  const node = opts.direct ? process.execPath : join(ROOT, "node_modules/.bin/node");
+  const child = spawn(node, ["--import", "tsx", "src/server.ts"], { cwd: ROOT, env: baseEnv(opts.env) });
   children.push(child);
   let out = "";
   let err = "";
