@@ -75,8 +75,11 @@ export function minorUnits(code: string): number {
 
 // Parsed decimals by text (valid ones only). Every rating parses the same terms, balances and usage sums
 // again; Decimals are immutable ("not changed by their methods"), so one instance per text can be shared.
-// Bounded.
+// Bounded. Each one's text is kept beside it (parsedTexts below), for formatDecimal: in a plain Map cleared
+// with this one, not the WeakMap of long-lived values, whose entries cost the collector far more and which
+// usage that changes on every rating filled with thousands of short-lived values.
 const parsedDecimals = new Map<string, Decimal>();
+const parsedTexts = new Map<Decimal, string>();
 
 /** A Decimal from a decimal string; throws a RangeError naming `what` if the string is not a decimal. */
 export function toDecimal(value: string | Decimal, what = "value"): Decimal {
@@ -89,7 +92,10 @@ export function toDecimal(value: string | Decimal, what = "value"): Decimal {
     throw new RangeError(`${what} must be a decimal string, got ${JSON.stringify(value)}`);
   }
   const parsed = new Decimal(value.trim());
-  if (parsedDecimals.size >= 20_000) parsedDecimals.clear();
+  if (parsedDecimals.size >= 20_000) {
+    parsedDecimals.clear();
+    parsedTexts.clear();
+  }
   parsedDecimals.set(value, parsed);
   // The constructor keeps every digit, so a text already in plain form is the value's own text.
   parsedTexts.set(parsed, PLAIN_TEXT.test(value) && value !== "-0" ? value : plainText(parsed));
@@ -154,14 +160,14 @@ export function withDecimals(text: string, digits: number): string {
 }
 
 // formatDecimal is called hundreds of times per rating, often on the same instances: the Decimals toDecimal
-// hands out (terms, shared by every rating of the contract), those kept with keepText (terms × a segment's
-// fraction, kept with the plan), ZERO, and a value written into several fields of one line. Decimals are
-// immutable, so an instance's text never changes; toFixed is the expensive part.
-const parsedTexts = new WeakMap<Decimal, string>();
+// hands out (parsedTexts), those kept with keepText (the terms, compiled once; terms × a segment's fraction,
+// kept with the plan), ZERO, and a value written into several fields of one line. Decimals are immutable, so
+// an instance's text never changes; toFixed is the expensive part.
+const keptTexts = new WeakMap<Decimal, string>();
 
 /** Remembers a long-lived Decimal's text (a WeakMap: kept as long as the value), for formatDecimal. */
 export function keepText(value: Decimal): Decimal {
-  if (!parsedTexts.has(value)) parsedTexts.set(value, plainText(value));
+  if (!keptTexts.has(value)) keptTexts.set(value, parsedTexts.get(value) ?? plainText(value));
   return value;
 }
 const RECENT = 8; // a power of two
@@ -177,6 +183,8 @@ function plainText(value: Decimal): string {
 /** A quantity or fraction at full precision, in plain notation, without trailing zeros ("400000", "0.5"). */
 export function formatDecimal(value: Decimal): string {
   if (value === ZERO) return "0";
+  const kept = keptTexts.get(value);
+  if (kept !== undefined) return kept;
   const parsed = parsedTexts.get(value);
   if (parsed !== undefined) return parsed;
   for (let i = 0; i < RECENT; i++) if (recentValues[i] === value) return recentTexts[i] as string;

@@ -142,6 +142,11 @@ function instant(value: string, path: string): number {
 
 export { dec as parseDecimalInput, instant as parseInstantInput };
 
+/** A decimal of the terms: compiled once and read by every rating, so its text is kept with it (money.ts). */
+function termDec(value: string, path: string): Decimal {
+  return keepText(dec(value, path));
+}
+
 function discount(discountPercent: Decimal): { discountPercent: Decimal; discountRate: Decimal } {
   // The point moved two places, exactly (the constructor does not round, a division would past 50 digits).
   return { discountPercent, discountRate: new Decimal(`${discountPercent.toFixed()}e-2`) };
@@ -164,11 +169,11 @@ function compileMeter(m: Meter, path: string): CompiledMeter {
     level: isLevel(measure.aggregation),
     filteredSum: filteredSum === null ? null : { measure: filteredSum, key: measureKey(filteredSum) },
     unit: m.unit,
-    included: dec(m.included ?? "0", `${path}.included`),
+    included: termDec(m.included ?? "0", `${path}.included`),
     pricing: m.pricing,
     price,
-    ...discount(dec(m.discountPercent ?? "0", `${path}.discountPercent`)),
-    cap: m.cap ? dec(m.cap.amount, `${path}.cap.amount`) : null,
+    ...discount(termDec(m.discountPercent ?? "0", `${path}.discountPercent`)),
+    cap: m.cap ? termDec(m.cap.amount, `${path}.cap.amount`) : null,
     atFraction: new WeakMap(),
   };
 }
@@ -223,24 +228,24 @@ function compileTerms(terms: ContractTerms, path: string, canonical: string | nu
     canonical,
     meters,
     metersByMetric,
-    platformFee: terms.platformFee ? dec(terms.platformFee.amount, `${path}.platformFee.amount`) : null,
+    platformFee: terms.platformFee ? termDec(terms.platformFee.amount, `${path}.platformFee.amount`) : null,
     commitment: terms.commitment
-      ? { amount: dec(terms.commitment.amount, `${path}.commitment.amount`), scope: terms.commitment.scope ?? "period" }
+      ? { amount: termDec(terms.commitment.amount, `${path}.commitment.amount`), scope: terms.commitment.scope ?? "period" }
       : null,
-    ...discount(dec(terms.discountPercent ?? "0", `${path}.discountPercent`)),
-    cap: terms.cap ? dec(terms.cap.amount, `${path}.cap.amount`) : null,
+    ...discount(termDec(terms.discountPercent ?? "0", `${path}.discountPercent`)),
+    cap: terms.cap ? termDec(terms.cap.amount, `${path}.cap.amount`) : null,
     grants: (terms.prepaidCredits ?? []).map((g, i) => {
       const expiresAtMs = instant(g.expiresAt, `${path}.prepaidCredits[${i}].expiresAt`);
       return {
         id: g.id,
-        amount: dec(g.amount, `${path}.prepaidCredits[${i}].amount`),
+        amount: termDec(g.amount, `${path}.prepaidCredits[${i}].amount`),
         grantedAtMs: instant(g.grantedAt, `${path}.prepaidCredits[${i}].grantedAt`),
         expiresAtMs,
         expiresAt: formatInstant(expiresAtMs),
       };
     }),
-    materialityThreshold: terms.materialityThreshold ? dec(terms.materialityThreshold, `${path}.materialityThreshold`) : null,
-    spikeFactor: terms.spikeFactor ? dec(terms.spikeFactor, `${path}.spikeFactor`) : null,
+    materialityThreshold: terms.materialityThreshold ? termDec(terms.materialityThreshold, `${path}.materialityThreshold`) : null,
+    spikeFactor: terms.spikeFactor ? termDec(terms.spikeFactor, `${path}.spikeFactor`) : null,
   };
 }
 

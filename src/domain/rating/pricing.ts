@@ -53,11 +53,14 @@ export interface ParsedTier {
   flatFee: Decimal;
 }
 
+/** A decimal of a price: parsed once per compiled meter and written by every line, so its text is kept with it. */
+const termDecimal = (value: string, what: string): Decimal => keepText(toDecimal(value, what));
+
 function parseTiers(tiers: ReadonlyArray<{ upTo: string | null; unitPrice: string; flatFee?: string | undefined }>): ParsedTier[] {
   return tiers.map((t) => ({
-    upTo: t.upTo === null ? null : toDecimal(t.upTo, "tier upTo"),
-    unitPrice: toDecimal(t.unitPrice, "tier unitPrice"),
-    flatFee: t.flatFee === undefined ? ZERO : toDecimal(t.flatFee, "tier flatFee"),
+    upTo: t.upTo === null ? null : termDecimal(t.upTo, "tier upTo"),
+    unitPrice: termDecimal(t.unitPrice, "tier unitPrice"),
+    flatFee: t.flatFee === undefined ? ZERO : termDecimal(t.flatFee, "tier flatFee"),
   }));
 }
 
@@ -189,12 +192,12 @@ function packaged(packageSize: Decimal, packagePrice: Decimal): PricingFunction 
 export function pricingFor(pricing: Pricing): PricingFunction {
   switch (pricing.model) {
     case "per_unit":
-      return perUnit(toDecimal(pricing.unitPrice, "unitPrice"));
+      return perUnit(termDecimal(pricing.unitPrice, "unitPrice"));
     case "graduated":
       return graduated(parseTiers(pricing.tiers));
     case "volume":
       return volume(parseTiers(pricing.tiers));
     case "package":
-      return packaged(toDecimal(pricing.packageSize, "packageSize"), toDecimal(pricing.packagePrice, "packagePrice"));
+      return packaged(termDecimal(pricing.packageSize, "packageSize"), termDecimal(pricing.packagePrice, "packagePrice"));
   }
 }
