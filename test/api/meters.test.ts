@@ -7,6 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Decimal, formatDecimal } from "../../src/domain/money.js";
 import { type Measure, type PlainEvent, aggregateEvents, matchesFilter } from "../../src/domain/rating/measures.js";
+import { uniqueValueMismatches } from "../../src/db/queries/audit.js";
 import { expectProblem, useTestApp } from "../helpers/app.js";
 import { contractBody, uniqueId } from "../helpers/factories.js";
 
@@ -439,6 +440,51 @@ describe("amendments", () => {
     expect(usageLine(again, "calls-us")).toMatchObject({ usage: "1040", amount: "2080.00" });
     const doc = await issue(c.id, again);
     expect(doc.amount).toBe("2275.00");
+  });
+
+  it("unique_count from distinct-value rollups: rebuilt for a contract made after its events, kept by ingestion and voids, across UTC months", async () => {
+    const customerId = uniqueId("uniq");
+    const account = `${customerId}-sub`;
+    // Asia/Kolkata: June is 2026-05-31T18:30Z … 2026-06-30T18:30Z, two UTC months, cut mid-hour at both ends.
+    await t.ingest([
+      ev(customerId, "logins", "1", "2026-05-31T18:10:00Z", { user: "early" }), // before the period, same UTC hour as its start
+      ev(customerId, "logins", "1", "2026-05-31T18:40:00Z", { user: "may-edge" }),
+      ev(customerId, "logins", "1", "2026-05-31T22:00:00Z", { user: "a" }),
+      ev(customerId, "logins", "1", "2026-06-10T09:00:00Z", { user: "a" }),
+      ev(account, "logins", "1", "2026-06-10T09:30:00Z", { user: 1 }),
+      ev(account, "logins", "1", "2026-06-11T09:30:00Z", { user: "1" }), // "1" and 1 are two users
+      ev(customerId, "logins", "1", "2026-06-30T18:20:00Z", { user: "last" }),
+      ev(customerId, "logins", "1", "2026-06-30T18:45:00Z", { user: "after" }), // after the period, same UTC hour as its end
+      ev(customerId, "logins", "1", "2026-06-12T00:00:00Z", { user: null }),
+    ]);
+    const { c } = await contractWith(
+      [{ id: "mau", metric: "logins", aggregation: "unique_count", uniqueBy: "user", pricing: perUnit("1.00") }],
+      { customerId, accountIds: [account], timezone: "Asia/Kolkata" },
+    );
+    const rows = await t.db.pool.query("SELECT count(*)::int AS n FROM usage_unique_values WHERE customer_id = ANY($1)", [[customerId, account]]);
+    expect(rows.rows[0].n).toBe(8); // a row per value and UTC month ("a" in May and in June), none for null
+    const june = "2026-05-31T18:30:00Z";
+    expect(usageLine(await t.preview(c.id, june), "mau").usage).toBe("5"); // may-edge, a, 1, "1", last
+    // Two events of one value in one hour: voiding one keeps the value; voiding both removes it.
+    const twice = [ev(customerId, "logins", "1", "2026-06-15T10:05:00Z", { user: "b" }), ev(customerId, "logins", "1", "2026-06-15T10:55:00Z", { user: "b" })];
+    await t.ingest(twice);
+    expect(usageLine(await t.preview(c.id, june), "mau").usage).toBe("6");
+    await voidEvents(customerId, [twice[0]!.eventId]);
+    expect(usageLine(await t.preview(c.id, june), "mau").usage).toBe("6");
+    await voidEvents(customerId, [twice[1]!.eventId]);
+    expect(usageLine(await t.preview(c.id, june), "mau").usage).toBe("5");
+    // An amendment counting another property rebuilds: its figure is right at once.
+    const amended = await t.post(`/v1/contracts/${c.id}/amendments`, {
+      effectiveFrom: "2026-06-15T18:30:00Z",
+      reason: "count teams instead",
+      terms: { meters: [{ id: "teams", metric: "logins", aggregation: "unique_count", uniqueBy: "team", pricing: perUnit("10.00") }] },
+    }, "writer");
+    expect(amended.statusCode, amended.body).toBe(201);
+    await t.ingest([ev(customerId, "logins", "1", "2026-06-20T00:00:00Z", { user: "a", team: "red" }), ev(account, "logins", "1", "2026-06-21T00:00:00Z", { team: "blue" })]);
+    const calc = await t.preview(c.id, june);
+    expect(usageLines(calc, "mau").map((l) => l.usage)).toEqual(["4"]); // may-edge, a, 1, "1" before the 16th (Kolkata)
+    expect(usageLines(calc, "teams").map((l) => l.usage)).toEqual(["2"]);
+    expect(await uniqueValueMismatches(t.db.sql)).toEqual([]);
   });
 
   it("an amendment that adds a filter property rebuilds the rollups: a preview right afterwards is right", async () => {
@@ -910,6 +956,10 @@ describe("the SQL figures equal the reference definition", () => {
           }
           const unpriced = Object.fromEntries(calc.exceptions.filter((e: any) => e.kind === "unpriced_metric").map((e: any) => [e.subject, e.details.quantity]));
           expect(unpriced).toEqual(wanted);
+          // unique_count read the distinct-value rollups (not the events), and they stand for the events exactly.
+          const kept = await t.db.pool.query("SELECT count(*)::int AS n FROM usage_dimensions WHERE customer_id = ANY($1) AND 'user' = ANY(unique_by)", [[customerId, account]]);
+          expect(kept.rows[0].n).toBe(4); // two metrics (one filtered), two ids
+          expect(await uniqueValueMismatches(t.db.sql)).toEqual([]);
         },
       ),
       // 15 runs in the suite; METERS_PROPERTY_RUNS=200 for a deeper local search.

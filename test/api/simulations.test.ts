@@ -132,6 +132,35 @@ describe("POST /v1/contracts/{id}/simulations", () => {
     expect(s.difference).toEqual({ total: "5000.00", perMeter: [{ meterId: "api_calls", current: "0.00", proposed: "0.00", difference: "0.00" }] });
   });
 
+  it("a proposed meter on a property the stored contracts never split by or counted reads the events (nothing is kept for it)", async () => {
+    const customerId = uniqueId("sim");
+    const contract = await t.createContract(
+      contractBody({ customerId, terms: { meters: [{ metric: "logins", pricing: { model: "per_unit", unitPrice: "0.01" } }] } }),
+    );
+    const login = (eventId: string, timestamp: string, properties: Record<string, unknown>) => ({ eventId, customerId, metric: "logins", quantity: "1", timestamp, properties });
+    await t.ingest([
+      login("l1", "2026-10-03T10:00:00Z", { user: "ann", region: "eu" }),
+      login("l2", "2026-10-03T10:20:00Z", { user: "ann", region: "eu" }),
+      login("l3", "2026-10-09T08:00:00Z", { user: "bob", region: "us" }),
+      login("l4", "2026-10-20T12:00:00Z", { user: "cy", region: "eu" }),
+    ]);
+    const before = await counts();
+    const res = await post(`/v1/contracts/${contract.id}/simulations`, {
+      terms: {
+        meters: [
+          { id: "mau-eu", metric: "logins", aggregation: "unique_count", uniqueBy: "user", filter: { region: ["eu"] }, pricing: { model: "per_unit", unitPrice: "3.00" } },
+          { id: "mau-us", metric: "logins", aggregation: "unique_count", uniqueBy: "user", filter: { region: ["us"] }, pricing: { model: "per_unit", unitPrice: "5.00" } },
+        ],
+      },
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    const lines = res.json().proposed.lines.filter((l: any) => l.kind === "usage").map((l: any) => [l.meterId, l.usage, l.amount]);
+    expect(lines).toEqual([["mau-eu", "2", "6.00"], ["mau-us", "1", "5.00"]]); // ann, cy | bob
+    expect(await counts()).toEqual(before);
+    const kept = await t.db.pool.query("SELECT count(*)::int AS n FROM usage_unique_values WHERE customer_id = $1", [customerId]);
+    expect(kept.rows[0].n).toBe(0);
+  });
+
   it("400 for bad terms or a period outside the term, 404 for an unknown contract, 403 for a reader", async () => {
     const contract = await octoberContract();
     const url = `/v1/contracts/${contract.id}/simulations`;

@@ -125,8 +125,9 @@ describe("the runtime role", () => {
       reconciliation_runs: ["created_at"],
       exceptions: ["calculation_id", "decision", "details", "last_seen_at", "message", "note", "resolved_at", "resolved_by", "status"],
       usage_events: ["void_reason", "voided_at", "voided_by"],
-      usage_dimensions: ["properties"],
+      usage_dimensions: ["properties", "unique_by"],
       usage_rollups: ["events", "max_quantity", "quantity"],
+      usage_unique_values: ["hours"],
       // An attempt is completed once; an endpoint is changed by an admin or disabled by a 410.
       webhook_deliveries: ["attempted_at", "duration_ms", "error", "next_attempt_at", "response_code", "status"],
       webhook_endpoints: ["description", "disabled_reason", "event_types", "status", "updated_at", "url"],

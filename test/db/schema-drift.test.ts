@@ -108,6 +108,8 @@ function typeMismatch(f: Field, c: Column): string | null {
       if (native === "Uuid") return c.udt_name === "uuid" ? null : `expected uuid, got ${got}`;
       if (native === "Char")
         return c.udt_name === "bpchar" && c.character_maximum_length === args[0] ? null : `expected char(${args[0]}), got ${got}(${c.character_maximum_length})`;
+      if (native === "Bit")
+        return c.udt_name === "bit" && c.character_maximum_length === args[0] ? null : `expected bit(${args[0]}), got ${got}(${c.character_maximum_length})`;
       if (native === "VarChar")
         return c.udt_name === "varchar" && c.character_maximum_length === (args[0] ?? null) ? null : `expected varchar, got ${got}`;
       return c.udt_name === "text" ? null : `expected text, got ${got}`;

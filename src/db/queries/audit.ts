@@ -1,5 +1,6 @@
 // Audit SQL: the hash-chained log, its signed checkpoints, and the rows a deep verify recomputes.
 import type { Sql } from "../sql.js";
+import { NO_HOURS, dimsOf, hourBit, monthOf } from "./usage.js";
 
 /** The chain's one writer at a time: a transaction-scoped advisory lock. */
 const AUDIT_LOCK = 4_242_001;
@@ -217,6 +218,31 @@ export async function eachUsageEventPage(sql: Sql, pageSize: number, page: (rows
     if (rows.length < pageSize) break;
   }
   await sql.query("CLOSE audit_usage");
+}
+
+/**
+ * The distinct-value rollups that differ from the non-voided events they stand for (at most 200): per id, metric,
+ * unique_count property (usage_dimensions.unique_by), UTC month, dimensions and value, the hours it occurs in.
+ */
+export async function uniqueValueMismatches(sql: Sql): Promise<{ customer_id: string; metric: string; property: string; month: string; value: string; stored: string | null; actual: string | null }[]> {
+  return sql.query(
+    `WITH actual AS (
+       SELECT e.customer_id, e.metric, k.property, ${monthOf("e.occurred_at")} AS month, ${dimsOf("e.properties")} AS dims,
+              usage_unique_key(e.properties -> k.property) AS value, bit_or(${hourBit("e.occurred_at")}) AS hours
+       FROM usage_dimensions d CROSS JOIN unnest(d.unique_by) AS k(property)
+       JOIN usage_events e ON e.customer_id = d.customer_id AND e.metric = d.metric AND e.voided_at IS NULL
+       WHERE usage_unique_key(e.properties -> k.property) IS NOT NULL
+       GROUP BY 1, 2, 3, 4, 5, 6)
+     SELECT coalesce(u.customer_id, a.customer_id) AS customer_id, coalesce(u.metric, a.metric) AS metric,
+            coalesce(u.property, a.property) AS property,
+            to_char(coalesce(u.month, a.month) AT TIME ZONE 'UTC', 'YYYY-MM') AS month, coalesce(u.value, a.value) AS value,
+            bit_count(u.hours) || ' hour(s)' AS stored, bit_count(a.hours) || ' hour(s)' AS actual
+     FROM usage_unique_values u FULL JOIN actual a
+       ON a.customer_id = u.customer_id AND a.metric = u.metric AND a.property = u.property AND a.month = u.month
+      AND a.dims = u.dims AND a.value = u.value
+     WHERE coalesce(u.hours, ${NO_HOURS}) IS DISTINCT FROM coalesce(a.hours, ${NO_HOURS})
+     LIMIT 200`,
+  );
 }
 
 /**

@@ -6,21 +6,25 @@
 //  - sum, count, max: whole UTC hours from usage_rollups (filtered by their dims), the partial hours at the
 //    window's edges from the events index: never a period's events;
 //  - latest: one backward step of the (customer_id, metric, occurred_at) index per id;
-//  - unique_count, time_weighted: the window's events of the metric through that index (plus, for
-//    time_weighted, the latest level before the window).
+//  - unique_count: the distinct-value rollups (usage_unique_values: per UTC month and value, the hours it
+//    occurs in) for whole hours, the edges from the events index; from the window's events only when the ids
+//    do not keep them for that property (a what-if's new meter);
+//  - time_weighted: the window's events of the metric through that index, plus the latest level before it.
 // Events at one instant are ordered by arrival, then customer and event id (the last is the latest).
 //
 // Cost (bench:trueup): a filter is plain SQL on the row (`properties -> key = ANY(values)`), never a function
 // call per row, and on the rollups it is applied to each distinct dims once, after the hours are summed;
 // time_weighted reads its events in index order (one index range per id, merged), so its window function
 // sorts only the events of one instant, and the level carried in is a separate one-row lookup;
-// unique_count hashes the distinct values (GROUP BY) rather than sorting a period's events (count DISTINCT).
+// unique_count reads one row per distinct value and month, and hashes them (UNION) rather than sorting.
 import { createHash } from "node:crypto";
 import { Decimal, formatDecimal } from "../../domain/money.js";
 import type { Filter, Measure, MeasuredUsage } from "../../domain/rating/measures.js";
 import type { Sql } from "../sql.js";
 
 const HOUR_MS = 3_600_000;
+/** A distinct-value row's hours: one bit per hour of a UTC month, 31 × 24 (usage_unique_values.hours). */
+const MONTH_BITS = 744;
 
 /**
  * A prepared statement's name for a measure's text when it has no filter: those texts are few (one per
@@ -97,15 +101,16 @@ function latestSql(filter: Filter | null, params: unknown[]): string {
 }
 
 /**
- * Distinct non-null values of properties[$5] in [$3, $4), hashed (GROUP BY), never a sort of the events. jsonb
+ * Distinct non-null values of properties[$5] in [$3, $4) from the events, hashed (GROUP BY), never a sort. jsonb
  * equality is the canonical-JSON comparison ("1" and 1 differ, 1 and 1.0 do not), but extracting a jsonb per
  * event (`->`) and hashing it costs twice what the text (`->>`) does, so the distinct texts are counted first:
  * a string's text is the string itself (bytes equal iff the strings are equal), and while no text could
  * also be a number's, a boolean's, an object's or an array's (none looks like one), the texts are the
  * values. Otherwise the exact jsonb count runs instead (an uncorrelated sub-select: only when asked for).
  * An absent property and a JSON null are NULL texts (not counted); `<> 'null'` excludes the latter as jsonb.
+ * Only for ids whose distinct values are not kept (a what-if's new meter): see uniqueFromRollupsSql.
  */
-function uniqueSql(filter: Filter | null, params: unknown[]): string {
+function uniqueFromEventsSql(filter: Filter | null, params: unknown[]): string {
   const where = `e.customer_id = ANY($1::text[]) AND e.metric = $2 AND e.occurred_at >= $3::timestamptz AND e.occurred_at < $4::timestamptz
       AND e.voided_at IS NULL AND ${filterSql("e.properties", filter, params)}`;
   // What a non-string's ->> text looks like: a number (numeric's output), true, false, {…} or […].
@@ -119,6 +124,77 @@ FROM (
   SELECT count(d.t) AS n, coalesce(bool_or(${couldBeOther}), false) AS ambiguous
   FROM (SELECT e.properties ->> $5::text AS t FROM usage_events e WHERE ${where} GROUP BY 1) d
 ) g`;
+}
+
+/**
+ * Distinct non-null values of properties[$3] over a window, from the events of the partial hours at its edges
+ * ($4, $5) and from the distinct-value rollups (usage_unique_values: per UTC month and value, the hours it occurs
+ * in) for its whole hours: months $6, each with the mask $7 of its hours the window covers. Values are
+ * usage_unique_key texts (equal exactly when the values are equal as jsonb, as in the events' count). Each id
+ * and month is one range of the primary key in value order, so the ranges are merged (Merge Append) and the
+ * distinct values counted on the sorted stream: no hash or sort of a period's values. A filter is applied to
+ * the rows' dims, as on the hourly rollups.
+ */
+function uniqueFromRollupsSql(idCount: number, monthCount: number, filter: Filter | null, params: unknown[]): string {
+  const eventFilter = filterSql("e.properties", filter, params);
+  // Only when there are rows to filter: a parameter no statement mentions has no type.
+  const rowFilter = monthCount > 0 ? filterSql("u.dims::jsonb", filter, params) : "";
+  const ranges = [
+    `(SELECT usage_unique_key(e.properties -> $3::text) COLLATE "C" AS value FROM unnest($4::timestamptz[], $5::timestamptz[]) AS p(a, b)
+    JOIN usage_events e ON e.customer_id = ANY($1::text[]) AND e.metric = $2 AND e.occurred_at >= p.a AND e.occurred_at < p.b
+    WHERE e.voided_at IS NULL AND usage_unique_key(e.properties -> $3::text) IS NOT NULL AND ${eventFilter} ORDER BY 1)`,
+  ];
+  for (let i = 1; i <= idCount; i++)
+    for (let j = 1; j <= monthCount; j++)
+      ranges.push(`(SELECT u.value FROM usage_unique_values u
+    WHERE u.customer_id = ($1::text[])[${i}] AND u.metric = $2 AND u.property = $3::text AND u.month = ($6::timestamptz[])[${j}]
+      AND bit_count(u.hours & ($7::bit(744)[])[${j}]) > 0 AND ${rowFilter} ORDER BY u.value)`);
+  return `SELECT count(DISTINCT v.value)::text AS value FROM (\n  ${ranges.join("\n  UNION ALL\n  ")}\n) v`;
+}
+
+/**
+ * Whether the rollups of every one of the ids are split by the measure's filter properties and keep its
+ * unique_count property (usage_dimensions): always for the meters of stored contracts, whose versions
+ * registered them; not for a what-if's new filter or property, which reads the events instead.
+ */
+async function rollupsServe(sql: Sql, ids: string[], m: Measure): Promise<boolean> {
+  if (m.filter === null && m.aggregation !== "unique_count") return true;
+  const [row] = await sql.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM usage_dimensions
+     WHERE customer_id = ANY($1::text[]) AND metric = $2 AND properties @> $3::text[] AND ($4::text IS NULL OR $4::text = ANY(unique_by))`,
+    [ids, m.metric, Object.keys(m.filter ?? {}), m.aggregation === "unique_count" ? m.uniqueBy : null],
+    "rollups_serve",
+  );
+  return row !== undefined && row.n === ids.length;
+}
+
+/** unique_count of [from, to): the rollups' months and whole hours, the edges from the events (uniqueFromRollupsSql). */
+async function uniqueFromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal> {
+  const fromMs = Date.parse(r.from);
+  const toMs = Date.parse(r.to);
+  const hs = Math.ceil(fromMs / HOUR_MS) * HOUR_MS;
+  const he = Math.floor(toMs / HOUR_MS) * HOUR_MS;
+  const months: Date[] = [];
+  const masks: string[] = [];
+  if (hs < he) {
+    const start = new Date(hs);
+    for (let m = Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), 1); m < he; ) {
+      const d = new Date(m);
+      const next = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+      const a = (Math.max(hs, m) - m) / HOUR_MS;
+      const b = (Math.min(he, next) - m) / HOUR_MS;
+      months.push(d);
+      masks.push("0".repeat(a) + "1".repeat(b - a) + "0".repeat(MONTH_BITS - b));
+      m = next;
+    }
+  }
+  const edges = (hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]]).filter(([a, b]) => a! < b!);
+  const params: unknown[] = [ids, r.measure.metric, r.measure.uniqueBy, edges.map(([a]) => new Date(a!)), edges.map(([, b]) => new Date(b!))];
+  // Only when there are whole hours: a parameter no statement mentions has no type.
+  if (months.length > 0) params.push(months, masks);
+  const text = uniqueFromRollupsSql(ids.length, months.length, r.measure.filter, params);
+  const [row] = await sql.query<{ value: string | null }>(text, params, statementName(r.measure.filter, text));
+  return new Decimal(row?.value ?? 0);
 }
 
 /**
@@ -150,12 +226,15 @@ export interface MeasureRequest {
   measure: Measure;
 }
 
-/** sum, count or max of [from, to): whole hours from the rollups, the edges from the events. */
-async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal> {
+/**
+ * sum, count or max of [from, to): whole hours from the rollups, the edges from the events; all of it from the
+ * events when the rollups are not split by the filter's properties (`served` false: rollupsServe).
+ */
+async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest, served: boolean): Promise<Decimal> {
   const fromMs = Date.parse(r.from);
   const toMs = Date.parse(r.to);
-  const hs = Math.ceil(fromMs / HOUR_MS) * HOUR_MS;
-  const he = Math.floor(toMs / HOUR_MS) * HOUR_MS;
+  const hs = served ? Math.ceil(fromMs / HOUR_MS) * HOUR_MS : toMs;
+  const he = served ? Math.floor(toMs / HOUR_MS) * HOUR_MS : toMs;
   const { metric, filter } = r.measure;
   const parts: Part[] = [];
   const edges: Array<[number, number]> = hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]];
@@ -189,15 +268,17 @@ async function one(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal>
     const [row] = await sql.query<{ value: string | null }>(text, params, statementName(m.filter, text));
     return new Decimal(row?.value ?? 0);
   };
+  const served = await rollupsServe(sql, ids, m);
   switch (m.aggregation) {
     case "sum":
     case "count":
     case "max":
-      return fromRollups(sql, ids, r);
+      return fromRollups(sql, ids, r, served);
     case "latest":
       return figure((p) => latestSql(m.filter, p), [ids, m.metric, r.to]);
     case "unique_count":
-      return figure((p) => uniqueSql(m.filter, p), [ids, m.metric, r.from, r.to, m.uniqueBy]);
+      if (served) return uniqueFromRollups(sql, ids, r);
+      return figure((p) => uniqueFromEventsSql(m.filter, p), [ids, m.metric, r.from, r.to, m.uniqueBy]);
     case "time_weighted":
       return figure((p) => timeWeightedSql(ids.length, m.filter, p), [ids, m.metric, r.from, r.to]);
   }

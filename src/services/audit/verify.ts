@@ -4,7 +4,7 @@
 // hourly usage rollups against the events they sum. All of it in one read-only REPEATABLE READ snapshot, so
 // rows committed meanwhile cannot look like tampering.
 import type { Database } from "../../db/client.js";
-import { eachUsageEventPage, rollupMismatches } from "../../db/queries/audit.js";
+import { eachUsageEventPage, rollupMismatches, uniqueValueMismatches } from "../../db/queries/audit.js";
 import type { Sql } from "../../db/sql.js";
 import { transaction } from "../../db/tx.js";
 import { type SignedCheckpoint, type UsageEventFacts, checkpointSignatureValid, keyIdOf, usageBatchDigest } from "../../domain/audit-signing.js";
@@ -238,7 +238,7 @@ async function usageBatches(sql: Sql, compare: (a: Attestation) => void, orphans
   flush();
 }
 
-/** The hourly rollups must equal the sums of the non-voided events they stand for (true-ups read them). */
+/** The hourly and distinct-value rollups must equal the non-voided events they stand for (true-ups read them). */
 async function rollups(sql: Sql, v: AuditVerification): Promise<void> {
   for (const r of await rollupMismatches(sql))
     addProblem(v, {
@@ -246,5 +246,12 @@ async function rollups(sql: Sql, v: AuditVerification): Promise<void> {
       entityType: "usage_rollup",
       entityId: `${r.customer_id}|${r.metric}|${r.hour}`,
       message: `the hourly rollup holds ${r.stored ?? "nothing"} event(s) but the events sum to ${r.actual ?? "0 in 0"}`,
+    });
+  for (const r of await uniqueValueMismatches(sql))
+    addProblem(v, {
+      kind: "rollup_mismatch",
+      entityType: "usage_unique_value",
+      entityId: `${r.customer_id}|${r.metric}|${r.property}|${r.month}|${r.value}`,
+      message: `the distinct-value rollup holds the value in ${r.stored ?? "no hours"} but the events have it in ${r.actual ?? "no hours"}`,
     });
 }

@@ -1,7 +1,7 @@
 // Voiding usage: a correction, never a delete. The events stop counting (and leave the rollups) but keep
 // their history; voiding an event of a period with an issued document raises late_usage, like a late event.
 import type { Database } from "../../db/client.js";
-import { findUsageEvents, identifierTerms, lockAndReadIssuedPeriods, voidUsageEvents } from "../../db/queries/usage.js";
+import { findUsageEvents, identifierTerms, lockAndReadIssuedPeriods, lockIdentifiers, voidUsageEvents } from "../../db/queries/usage.js";
 import { enqueueAlertEvaluation } from "../../db/queries/jobs.js";
 import { transaction } from "../../db/tx.js";
 import { sha256Hex } from "../../domain/sha256.js";
@@ -23,6 +23,9 @@ export interface VoidResult {
 export async function voidUsage(db: Database, actor: string, input: VoidInput): Promise<VoidResult> {
   const ids = [...new Set(input.eventIds)].sort();
   return transaction(db, async (sql) => {
+    // Exclusive, before any row lock: a void re-reads the hour's other events to keep its largest quantity
+    // and distinct values, which a batch of the same id being ingested meanwhile would not be among.
+    await lockIdentifiers(sql, [input.customerId], "exclusive");
     const found = await findUsageEvents(sql, input.customerId, ids);
     const terms = await identifierTerms(sql, [input.customerId]);
     const contractIds = new Set<string>();
