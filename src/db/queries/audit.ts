@@ -6,7 +6,7 @@ import { NO_HOURS, dimsOf, hourBit, monthOf } from "./usage.js";
 const AUDIT_LOCK = 4_242_001;
 
 export async function lockAuditChain(sql: Sql): Promise<void> {
-  await sql.query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1::bigint)", [AUDIT_LOCK]);
+  await sql.query("SELECT 1 AS locked FROM pg_advisory_xact_lock($1::bigint)", [AUDIT_LOCK], "lock_audit_chain");
 }
 
 /** The head and the latest checkpoint's seq in one round trip (always one row, also on an empty log). */
@@ -16,6 +16,8 @@ export async function chainHead(sql: Sql): Promise<{ seq: string | null; hash: s
     `SELECT l.seq::text AS seq, l.hash, (SELECT max(c.seq) FROM audit_checkpoints c)::text AS checkpoint_seq
      FROM (SELECT 1) AS one
      LEFT JOIN LATERAL (SELECT audit_log.seq, audit_log.hash FROM audit_log ORDER BY audit_log.seq DESC LIMIT 1) AS l ON true`,
+    [],
+    "audit_chain_head",
   );
   return row ?? { seq: null, hash: null, checkpoint_seq: null };
 }
@@ -71,6 +73,7 @@ export async function insertAuditEntries(sql: Sql, entries: readonly AuditEntryI
       entries.map((e) => e.prevHash),
       entries.map((e) => e.hash),
     ],
+    "insert_audit_entries",
   );
 }
 

@@ -30,6 +30,7 @@ export async function enqueueAlertEvaluation(sql: Sql, contractIds: readonly str
        AND EXISTS (SELECT 1 FROM contract_versions v WHERE v.contract_id = c.id AND jsonb_array_length(COALESCE(v.terms->'alerts', '[]'::jsonb)) > 0)
      HAVING count(*) > 0`,
     [contractIds, TASKS.evaluateAlerts],
+    "enqueue_alert_evaluation",
   );
 }
 

@@ -16,7 +16,8 @@
 // call per row, and on the rollups it is applied to each distinct dims once, after the hours are summed;
 // time_weighted reads its events in index order (one index range per id, merged), so its window function
 // sorts only the events of one instant, and the level carried in is a separate one-row lookup;
-// unique_count reads one row per distinct value and month, and hashes them (UNION) rather than sorting.
+// unique_count reads one row per distinct value and month and counts them as one merged sorted stream (its
+// filter is applied to each row's dims).
 import { createHash } from "node:crypto";
 import { Decimal, formatDecimal } from "../../domain/money.js";
 import type { Filter, Measure, MeasuredUsage } from "../../domain/rating/measures.js";

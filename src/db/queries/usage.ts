@@ -40,6 +40,7 @@ export async function identifierTerms(sql: Sql, identifiers: string[]): Promise<
     `SELECT identifier, contract_id::text AS contract_id, term_start, term_end
      FROM contract_identifiers WHERE identifier = ANY($1::text[])`,
     [identifiers],
+    "identifier_terms",
   );
   const out = new Map<string, IdentifierTerm[]>();
   for (const r of rows) {
@@ -59,12 +60,13 @@ export async function lockAndReadIssuedPeriods(sql: Sql, contractIds: string[]):
   const out = new Map<string, IssuedPeriod[]>();
   if (contractIds.length === 0) return out;
   const sorted = [...contractIds].sort();
-  await sql.query("SELECT id FROM contracts WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE", [sorted]);
+  await sql.query("SELECT id FROM contracts WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE", [sorted], "lock_contracts_for_share");
   const rows = await sql.query<{ contract_id: string; id: string; period_start: Date; period_end: Date; issued_at: Date }>(
     `SELECT DISTINCT ON (contract_id, period_start) contract_id::text AS contract_id, id::text AS id, period_start, period_end, issued_at
      FROM documents WHERE contract_id = ANY($1::uuid[])
      ORDER BY contract_id, period_start, issued_at DESC, id DESC`,
     [sorted],
+    "issued_periods",
   );
   for (const r of rows) {
     const list = out.get(r.contract_id) ?? [];
@@ -115,6 +117,7 @@ export async function lockIdentifiers(sql: Sql, identifiers: readonly string[], 
     `SELECT ${fn}(${IDENTIFIER_LOCK_CLASS}, k)
      FROM (SELECT DISTINCT hashtext(id) & ${IDENTIFIER_LOCK_BUCKETS - 1} AS k FROM unnest($1::text[]) AS id ORDER BY 1) s`,
     [[...identifiers]],
+    `lock_identifiers_${mode}`,
   );
 }
 
@@ -317,7 +320,7 @@ export async function insertUsageEvents(
     pgPlainArray(events.map((e) => e.hash)),
     `{${events.map((e) => (e.late ? "t" : "f")).join(",")}}`,
     batchId,
-  ]);
+  ], "insert_usage_events");
 }
 
 /** The stored body hashes of these events. */
