@@ -118,7 +118,7 @@ describe("the runtime role", () => {
       // A run is completed once; an item is completed once (WHERE status = 'pending'), its calculation kept for a resumed run.
       billing_run_items: ["blocking_exception_ids", "calculation_id", "document_id", "error", "finished_at", "status"],
       billing_runs: ["finished_at", "status"],
-      // Only so that SELECT … FOR UPDATE / FOR SHARE may lock a contract; a trigger refuses every UPDATE.
+      // Only so that SELECT … FOR UPDATE may lock a contract; a trigger refuses every UPDATE.
       contracts: ["created_at"],
       document_counters: ["last_number"],
       // Only so that SELECT … FOR UPDATE may lock a run (dispositions and the sign-off queue on it); a trigger refuses every UPDATE.

@@ -81,21 +81,47 @@ export async function contractById(sql: Sql, id: string): Promise<ContractRecord
   return row?.contract;
 }
 
-/** Locks the contract row for the rest of the transaction: amendments, issues and billings on one contract queue up. */
+// What issuing and ingestion exclude each other by, per contract: a transaction-scoped advisory lock on the
+// contract id's hash, exclusive for whoever changes what was issued (issues, billing runs, amendments), shared
+// for ingestion and voids, which decide which events are late. Advisory, not FOR SHARE on the row: a share lock
+// that several batches hold at once writes a MultiXact into the contract row every time (WAL and contention on
+// ingestion's hot path); the advisory lock writes nothing. Always taken in key order, and ingestion takes no
+// contract row lock, so neither side can wait for the other in a cycle.
+const CONTRACT_LOCK_CLASS = 7302;
+const contractLockSql = (fn: string) =>
+  `SELECT ${fn}(${CONTRACT_LOCK_CLASS}, k) FROM (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY 1) s`;
+
+/** Excludes issuing on these contracts until the transaction ends (ingestion and voids): see CONTRACT_LOCK_CLASS. */
+export async function lockContractsShared(sql: Sql, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql.query(contractLockSql("pg_advisory_xact_lock_shared"), [[...ids]], "lock_contracts_shared");
+}
+
+async function lockContractsExclusive(sql: Sql, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql.query(contractLockSql("pg_advisory_xact_lock"), [[...ids]], "lock_contracts_exclusive");
+}
+
+/**
+ * Locks the contract for the rest of the transaction: amendments, issues and billings on one contract queue up
+ * (the row, FOR UPDATE), and ingestion of its usage waits (the advisory lock, exclusive).
+ */
 export async function lockContract(sql: Sql, id: string): Promise<ContractRecord | undefined> {
   const [row] = await sql.query<{ contract: ContractRecord }>(
     `SELECT json_build_object(${CONTRACT_FIELDS}) AS contract FROM contracts c WHERE c.id = $1::uuid FOR UPDATE`,
     [id],
   );
+  if (row) await lockContractsExclusive(sql, [id]);
   return row?.contract;
 }
 
-/** Locks contracts in id order (the order ingestion takes them FOR SHARE, so the two cannot deadlock). */
+/** Locks contracts in id order, then their advisory locks in key order (lockContract for several). */
 export async function lockContracts(sql: Sql, ids: readonly string[]): Promise<ContractRecord[]> {
   const rows = await sql.query<{ contract: ContractRecord }>(
     `SELECT json_build_object(${CONTRACT_FIELDS}) AS contract FROM contracts c WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE`,
     [ids],
   );
+  await lockContractsExclusive(sql, rows.map((r) => r.contract.id));
   return rows.map((r) => r.contract);
 }
 

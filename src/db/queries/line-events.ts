@@ -3,8 +3,8 @@
 // (the JSON list), or as CSV PostgreSQL writes from the same query and cells (COPY, for events.csv).
 //
 // "As issued": received at or before the document's issued_at, and not voided by then (voided_at NULL or
-// after it). Ingestion and voids lock the contract FOR SHARE and issuing FOR UPDATE, so that is exactly what
-// the rating inside the issuing transaction read; an event voided later is still listed (voided_after_issue).
+// after it). Ingestion and voids take the contract's lock shared and issuing exclusive (lockContractsShared),
+// so that is exactly what the rating inside the issuing transaction read; an event voided later is still listed (voided_after_issue).
 //
 // Order: the meter's (occurred_at, received_at, customer_id, event_id), so the last row listed is a `latest`
 // meter's figure. Each id is one range of the (customer_id, metric, occurred_at) index read in that order with

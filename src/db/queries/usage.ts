@@ -10,6 +10,7 @@
 import { Decimal, formatDecimal } from "../../domain/money.js";
 import type { UsageAggregate, UsageWindow } from "../../domain/rating/types.js";
 import type { Sql } from "../sql.js";
+import { lockContractsShared } from "./contracts.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Contracts, terms and issued periods of a set of identifiers
@@ -52,15 +53,14 @@ export async function identifierTerms(sql: Sql, identifiers: string[]): Promise<
 }
 
 /**
- * Locks the contracts FOR SHARE (sorted, so concurrent batches agree on the order; issuing locks the
- * contract FOR UPDATE) and then reads their issued periods, in a separate statement so its snapshot is
- * taken after any issue we waited for.
+ * Locks the contracts against issuing (lockContractsShared; issuing takes the same lock exclusive) and then
+ * reads their issued periods, in a separate statement so its snapshot is taken after any issue we waited for.
  */
 export async function lockAndReadIssuedPeriods(sql: Sql, contractIds: string[]): Promise<Map<string, IssuedPeriod[]>> {
   const out = new Map<string, IssuedPeriod[]>();
   if (contractIds.length === 0) return out;
   const sorted = [...contractIds].sort();
-  await sql.query("SELECT id FROM contracts WHERE id = ANY($1::uuid[]) ORDER BY id FOR SHARE", [sorted], "lock_contracts_for_share");
+  await lockContractsShared(sql, sorted);
   const rows = await sql.query<{ contract_id: string; id: string; period_start: Date; period_end: Date; issued_at: Date }>(
     `SELECT DISTINCT ON (contract_id, period_start) contract_id::text AS contract_id, id::text AS id, period_start, period_end, issued_at
      FROM documents WHERE contract_id = ANY($1::uuid[])

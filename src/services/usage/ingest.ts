@@ -2,9 +2,9 @@
 // (customerId, eventId).
 //
 // One batch = one PostgreSQL transaction on a pool client (no Prisma on this hot path):
-//   1. map the batch's customer/account ids to contracts (contract_identifiers, by term) and take a
-//      FOR SHARE lock on those contracts, sorted, so a document cannot be issued for them while we decide
-//      which events are late (issuing locks the contract FOR UPDATE); then read their issued periods;
+//   1. map the batch's customer/account ids to contracts (contract_identifiers, by term) and take those
+//      contracts' advisory locks shared, in key order, so a document cannot be issued for them while we
+//      decide which events are late (issuing takes them exclusive); then read their issued periods;
 //   2. one INSERT of the events whose RETURNING rows feed, in the same statement, the hourly rollups
 //      (db/queries/usage.ts, insertUsageEvents);
 //   3. only the events that were not inserted are read back, to tell duplicates (same body_hash) from
