@@ -73,11 +73,11 @@ export function minorUnits(code: string): number {
   return units;
 }
 
-// Parsed decimals by text (valid ones only). Every rating parses the same terms, balances and usage sums
-// again; Decimals are immutable ("not changed by their methods"), so one instance per text can be shared.
-// Bounded. Each one's text is kept beside it (parsedTexts below), for formatDecimal: in a plain Map cleared
-// with this one, not the WeakMap of long-lived values, whose entries cost the collector far more and which
-// usage that changes on every rating filled with thousands of short-lived values.
+// Parsed decimals by text (valid ones only). Every rating parses the same terms and balances again (usage
+// sums: plan.ts keeps its own, parseDecimal); Decimals are immutable ("not changed by their methods"), so one
+// instance per text can be shared. Bounded. Each one's text is kept beside it (parsedTexts below), for
+// formatDecimal: in a plain Map cleared with this one, not the WeakMap of long-lived values, whose entries
+// cost the collector far more.
 const parsedDecimals = new Map<string, Decimal>();
 const parsedTexts = new Map<Decimal, string>();
 
@@ -88,18 +88,36 @@ export function toDecimal(value: string | Decimal, what = "value"): Decimal {
     if (cached !== undefined) return cached;
   }
   if (Decimal.isDecimal(value)) return value as Decimal;
-  if (typeof value !== "string" || !/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(value.trim())) {
-    throw new RangeError(`${what} must be a decimal string, got ${JSON.stringify(value)}`);
-  }
-  const parsed = new Decimal(value.trim());
+  const form = decimalForm(value, what);
+  const parsed = new Decimal(form === "plain" ? value : value.trim());
   if (parsedDecimals.size >= 20_000) {
     parsedDecimals.clear();
     parsedTexts.clear();
   }
   parsedDecimals.set(value, parsed);
   // The constructor keeps every digit, so a text already in plain form is the value's own text.
-  parsedTexts.set(parsed, PLAIN_TEXT.test(value) && value !== "-0" ? value : plainText(parsed));
+  parsedTexts.set(parsed, form === "plain" ? value : plainText(parsed));
   return parsed;
+}
+
+/**
+ * A Decimal from a decimal string as toDecimal parses it (and throws), a new instance not shared through
+ * toDecimal's cache: for texts seldom read twice, which their caller keeps for itself (plan.ts).
+ */
+export function parseDecimal(value: string, what = "value"): Decimal {
+  return new Decimal(decimalForm(value, what) === "plain" ? value : value.trim());
+}
+
+/**
+ * "plain" for a text in toFixed's form (a decimal string with nothing to trim: one test rather than two),
+ * "other" for another decimal string; throws a RangeError naming `what` for anything else.
+ */
+function decimalForm(value: unknown, what: string): "plain" | "other" {
+  if (typeof value === "string" && PLAIN_TEXT.test(value) && value !== "-0") return "plain";
+  if (typeof value !== "string" || !/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(value.trim())) {
+    throw new RangeError(`${what} must be a decimal string, got ${JSON.stringify(value)}`);
+  }
+  return "other";
 }
 
 /** What toFixed() writes: no "+", no leading zero but the units' one, no trailing zero after the point. */

@@ -40,12 +40,13 @@ function group(text: string): string {
     else if (c < 48 || c > 57) return groupByRegex(text);
   }
   const intDigits = dot - start;
+  const shortFraction = n - dot <= SHOWN_DECIMALS + 1;
+  if (intDigits <= 3 && shortFraction) return text; // no comma, nothing cut: the text itself
   const head = start + (intDigits % 3 || Math.min(3, intDigits)); // end of the digits before the first comma
-  let int = text.slice(start, head);
+  let int = sign + text.slice(start, head);
   for (let i = head; i < dot; i += 3) int += `,${text.slice(i, i + 3)}`;
-  if (dot === n) return sign + int;
-  const frac = text.slice(dot + 1);
-  return frac.length > SHOWN_DECIMALS ? `${sign}${int}.${frac.slice(0, SHOWN_DECIMALS)}…` : `${sign}${int}.${frac}`;
+  if (dot === n) return int;
+  return shortFraction ? int + text.slice(dot) : `${int}${text.slice(dot, dot + SHOWN_DECIMALS + 1)}…`;
 }
 
 function groupByRegex(text: string): string {
@@ -58,6 +59,11 @@ function groupByRegex(text: string): string {
 /** A quantity, digits grouped: "1,400,000", "322,580.645161…" (at most 6 decimals shown, truncated). */
 export function quantityText(value: Decimal): string {
   return group(formatDecimal(value));
+}
+
+/** quantityText of a value from its formatDecimal text, when the caller has it. */
+export function quantityTextOf(text: string): string {
+  return group(text);
 }
 
 /** Money with at least the currency's decimals: "20,000.00", "3,225.806451…" (at most 6 decimals shown, truncated). */

@@ -2,11 +2,11 @@
 // order, the platform fee, one usage line per meter, the contract discount and the contract cap.
 import { type Decimal, type RoundingMode, ZERO, formatDecimal as q } from "../money.js";
 import { formatInstant } from "../periods.js";
-import { moneyText, percentText, quantityText as qt, shareText, spanText, timesShare } from "./describe.js";
+import { moneyText, percentText, quantityText as qt, quantityTextOf, shareText, spanText, timesShare } from "./describe.js";
 import type { Filter, Measure } from "./measures.js";
 import { KeptByInputs } from "./memo.js";
 import type { CompiledMeter, CompiledTerms, SegmentSpan } from "./plan.js";
-import type { PriceResult } from "./pricing.js";
+import type { PriceResult, TierCharge } from "./pricing.js";
 import type { Line, LineSegment, TierExplanation } from "./types.js";
 import type { MeterCharge, PeriodCharges, SegmentCharges } from "./usage-charges.js";
 
@@ -46,12 +46,25 @@ interface SegmentFacts {
   meterWords: Map<CompiledMeter, MeterWords>;
 }
 
-/** What a meter's usage line says in a segment whatever the usage: its terms, and terms × fraction, in words. */
+/**
+ * What a meter's usage line says in a segment whatever the usage: its terms, and terms × fraction, in words,
+ * as the pieces of its description between this rating's figures (usageLine).
+ */
 interface MeterWords {
-  /** "1,000 included", "322.580645… included (1,000 × 10 of 31 days)". */
+  /** "api_calls: ". */
+  name: string;
+  /** " used − 1,000 included = ", " used − 322.580645… included (1,000 × 10 of 31 days) = ". */
   included: string;
-  /** Per tier: its explanation but the units and amount, and its price as described (" × 0.01 + 50.00"). */
-  tiers: Array<{ row: Omit<TierExplanation, "units" | "amount">; priced: string }> | undefined;
+  /** After the model's name in a tiered price: " (tier bounds and flat fees × 10 of 31 days)", or nothing. */
+  scaled: string;
+  /** After the price: " × 10 of 31 days" for a level in part of the period, then " = ". */
+  equals: string;
+  /** "; meter discount 5% −". */
+  discount: string;
+  /** "; meter cap 50,000.00 × 15 of 30 days = 25,000.00: −" (null without a cap). */
+  cap: string | null;
+  /** Per tier: its explanation but the units and amount, "tier 2 ", and its price as described (" × 0.01 + 50.00"). */
+  tiers: Array<{ row: Omit<TierExplanation, "units" | "amount">; label: string; priced: string }> | undefined;
 }
 
 /** Rules 2–7 as lines: per segment platform fee, usage, contract discount, contract cap. */
@@ -87,13 +100,21 @@ function writeDrafts(c: SegmentCharges, w: Wording): { segment: LineSegment; dra
   const terms = (s.version as NonNullable<SegmentSpan["version"]>).terms;
   const facts = segmentFacts(s, w);
   const drafts: LineDraft[] = [];
-  if (terms.platformFee !== null) drafts.push(platformFeeLine(terms.platformFee, s.fraction, facts, w));
   for (const m of c.meters) drafts.push(usageLine(m, facts, w));
   if (!c.contractDiscount.isZero()) drafts.push(contractDiscountLine(c, terms, facts, w));
   if (!c.contractCapped.isZero()) drafts.push(contractCapLine(c, terms, facts, w));
   for (const d of drafts) d.rounding = { kept: null };
+  const fee = terms.platformFee;
+  if (fee !== null) {
+    const inputs = [fee, s.fraction, w.currency, w.timezone, w.nominalMs];
+    drafts.unshift(keptFees.get(s, inputs, () => ({ ...platformFeeLine(fee, s.fraction, facts, w), rounding: { kept: null } })));
+  }
   return { segment: facts.segment, drafts };
 }
+
+// A segment's platform fee line depends on its terms and wording alone, not on the usage: kept by segment
+// (memo.ts), with its rounding, for every rating of the segment.
+const keptFees = new KeptByInputs<SegmentSpan, LineDraft>();
 
 // A segment's words, by segment: plans are cached (plan.ts), so every rating of a period describes the same
 // segment objects, and their dates in the timezone, share in whole units and what each meter's terms come to
@@ -126,33 +147,49 @@ function platformFeeLine(platformFee: Decimal, fraction: Decimal, at: SegmentFac
 function meterWords(m: MeterCharge, at: SegmentFacts, w: Wording): MeterWords {
   let words = at.meterWords.get(m.meter);
   if (words === undefined) {
+    const money = (d: Decimal) => moneyText(d, w.currency);
+    const { meter } = m;
     // Included units are per period: a segment of a flow (sum, count) includes its share of them (rule 3); a
-    // level's are whole in any part of the period.
+    // level's are whole in any part of the period. (m.included and m.capScaled are the meter's terms at the
+    // segment's fraction: the same for every rating of the segment, usage-charges.ts.)
     const included =
-      at.share === null || m.meter.included.isZero() || m.meter.level
-        ? `${qt(m.included)} included`
-        : `${qt(m.included)} included (${qt(m.meter.included)} × ${at.share})`;
-    const tiers = m.price.tiers?.map((t) => ({
-      row: { tier: t.tier, from: q(t.from), upTo: t.upTo === null ? null : q(t.upTo), unitPrice: q(t.unitPrice), flatFee: q(t.flatFee) },
-      priced: ` × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${moneyText(t.flatFee, w.currency)}`}`,
-    }));
-    words = { included, tiers };
-    at.meterWords.set(m.meter, words);
+      at.share === null || meter.included.isZero() || meter.level
+        ? ` used − ${qt(m.included)} included = `
+        : ` used − ${qt(m.included)} included (${qt(meter.included)} × ${at.share}) = `;
+    words = {
+      name: `${meterName(meter)}: `,
+      included,
+      // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4). A level's
+      // bounds are not; its whole charge, fees included, is taken × the share after the price (equals).
+      scaled: at.share === null || meter.level ? "" : ` (tier bounds and flat fees × ${at.share})`,
+      equals: meter.level && at.share !== null ? ` × ${at.share} = ` : " = ",
+      discount: `; meter discount ${percentText(meter.discountPercent)} −`,
+      cap: m.capScaled === null ? null : `; meter cap ${at.share === null ? "" : `${timesShare(money(meter.cap ?? ZERO), at.share)} = `}${money(m.capScaled)}: −`,
+      tiers: m.price.tiers?.map((t) => ({
+        row: { tier: t.tier, from: q(t.from), upTo: t.upTo === null ? null : q(t.upTo), unitPrice: q(t.unitPrice), flatFee: q(t.flatFee) },
+        label: `tier ${t.tier} `,
+        priced: ` × ${qt(t.unitPrice)}${t.flatFee.isZero() ? "" : ` + ${money(t.flatFee)}`}`,
+      })),
+    };
+    at.meterWords.set(meter, words);
   }
   return words;
 }
 
 /** Rules 2–5 for one meter: usage, included units, price, meter discount and cap. */
 function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
-  const money = (d: Decimal) => moneyText(d, w.currency);
   const words = meterWords(m, at, w);
-  const parts = [
-    `${meterName(m.meter)}: ${qt(m.usage)} used − ${words.included} = ${qt(m.billable)} billable`,
-    `${priceText(m.price, m.billable, w, at.share, m.meter.level, words)}${m.meter.level && at.share !== null ? ` × ${at.share}` : ""} = ${money(m.gross)}`,
-  ];
-  if (!m.discount.isZero()) parts.push(`meter discount ${percentText(m.meter.discountPercent)} −${money(m.discount)}`);
-  if (!m.capped.isZero())
-    parts.push(`meter cap ${at.share === null ? "" : `${timesShare(money(m.meter.cap ?? ZERO), at.share)} = `}${money(m.capScaled ?? ZERO)}: −${money(m.capped)}`);
+  // The description is the meter's words with this rating's figures between them.
+  const usage = q(m.usage);
+  const billable = q(m.billable);
+  const gross = q(m.gross);
+  const discount = q(m.discount);
+  const capped = q(m.capped);
+  let description =
+    `${words.name}${quantityTextOf(usage)}${words.included}${quantityTextOf(billable)} billable; ` +
+    `${priceText(m.price, m.billable, w, words)}${words.equals}${moneyText(m.gross, w.currency)}`;
+  if (!m.discount.isZero()) description += `${words.discount}${moneyText(m.discount, w.currency)}`;
+  if (!m.capped.isZero()) description += `${words.cap}${moneyText(m.capped, w.currency)}`;
   const line: LineDraft["line"] = {
     kind: "usage",
     meterId: m.meter.id,
@@ -160,16 +197,16 @@ function usageLine(m: MeterCharge, at: SegmentFacts, w: Wording): LineDraft {
     aggregation: m.meter.measure.aggregation,
     filter: m.meter.measure.filter,
     segment: at.segment,
-    usage: q(m.usage),
+    usage,
     included: q(m.included),
-    billable: q(m.billable),
+    billable,
     pricingModel: m.price.model,
     fraction: at.fraction,
-    gross: q(m.gross),
-    discount: q(m.discount),
-    capped: q(m.capped),
+    gross,
+    discount,
+    capped,
     discountPercent: q(m.meter.discountPercent),
-    description: `${parts.join("; ")} (${at.where})`,
+    description: `${description} (${at.where})`,
   };
   if (m.meter.unit !== undefined) line.unit = m.meter.unit;
   if (m.price.unitPrice !== undefined) line.unitPrice = q(m.price.unitPrice);
@@ -264,30 +301,30 @@ function filterText(filter: Filter): string {
     .join(" and ");
 }
 
-function priceText(price: PriceResult, billable: Decimal, w: Wording, share: string | null, level: boolean, words: MeterWords): string {
-  const m = (d: Decimal) => moneyText(d, w.currency);
-  // Tier bounds and flat fees are per-period figures: a segment's are scaled by its share (rule 4). A level's
-  // bounds are not; its whole charge, fees included, is taken × the share after the price (usageLine).
-  const scaled = share === null || level ? "" : ` (tier bounds and flat fees × ${share})`;
+function priceText(price: PriceResult, billable: Decimal, w: Wording, words: MeterWords): string {
   switch (price.model) {
     case "per_unit":
       return `${qt(billable)} × ${qt(price.unitPrice ?? ZERO)}`;
     case "graduated": {
-      const used: string[] = [];
-      (price.tiers ?? []).forEach((t, i) => {
-        if (!t.units.isZero() || !t.amount.isZero()) used.push(`tier ${t.tier} ${qt(t.units)}${words.tiers?.[i]?.priced}`);
-      });
-      if (used.length === 0) return "0 (graduated)";
-      return `graduated${scaled}: ${used.join(" + ")}`;
+      let used = "";
+      const tiers = price.tiers ?? [];
+      for (let i = 0; i < tiers.length; i++) {
+        const t = tiers[i] as TierCharge;
+        if (t.units.isZero() && t.amount.isZero()) continue;
+        const tier = words.tiers?.[i];
+        used += `${used === "" ? "" : " + "}${tier?.label}${qt(t.units)}${tier?.priced}`;
+      }
+      if (used === "") return "0 (graduated)";
+      return `graduated${words.scaled}: ${used}`;
     }
     case "volume": {
       const i = (price.tiers ?? []).findIndex((r) => !r.units.isZero() || !r.amount.isZero());
       const t = price.tiers?.[i];
       if (!t) return "0 (volume)";
       const bound = t.upTo === null ? `above ${qt(t.from)}` : `up to ${qt(t.upTo)}`;
-      return `volume tier ${t.tier} (${bound})${scaled}: ${qt(billable)}${words.tiers?.[i]?.priced}`;
+      return `volume tier ${t.tier} (${bound})${words.scaled}: ${qt(billable)}${words.tiers?.[i]?.priced}`;
     }
     case "package":
-      return `${qt(price.packages ?? ZERO)} package(s) of ${qt(price.packageSize ?? ZERO)} × ${m(price.packagePrice ?? ZERO)}`;
+      return `${qt(price.packages ?? ZERO)} package(s) of ${qt(price.packageSize ?? ZERO)} × ${moneyText(price.packagePrice ?? ZERO, w.currency)}`;
   }
 }

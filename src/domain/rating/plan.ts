@@ -3,7 +3,7 @@
 // this code, so the caller is always asked for exactly the sums the engine reads.
 import { CANONICAL_JSON_MAX_DEPTH, canonicalJson, deeperThan } from "../canonical-json.js";
 import type { ContractTerms, Meter, Pricing } from "../terms.js";
-import { Decimal, ZERO, atPrecision, isKnownCurrency, keepText, toDecimal } from "../money.js";
+import { Decimal, ZERO, atPrecision, isKnownCurrency, keepText, parseDecimal, toDecimal } from "../money.js";
 import {
   PeriodError,
   type PeriodSpan,
@@ -543,22 +543,41 @@ export type UsageIndex = Map<string, Map<string, Decimal>>;
 
 /**
  * 0 + quantity, without the addition: 0 for any zero, else the quantity at the precision, which is the parsed
- * instance itself (and the text money.ts has for it) unless it has more digits.
+ * instance itself unless it has more digits.
  */
 function firstSum(quantity: Decimal): Decimal {
   return quantity.isZero() ? ZERO : atPrecision(quantity);
 }
+
+// The usage sums of the plan's last rating, by text. A period rated again on the same usage (a preview and
+// its issue, a re-run) reads the same instances, which what was kept from them is checked against (memo.ts);
+// kept here, one rating's worth per plan, rather than in toDecimal's shared cache: usage that changes on
+// every rating filled that with thousands of texts never read again, and lookups in a large map cost more
+// than the parse.
+const lastQuantities = new WeakMap<RatingPlan, Map<string, Decimal>>();
 
 /** Indexes the caller's usage sums by window; rows for windows the plan does not read are ignored, duplicates add up. */
 export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): UsageIndex {
   if (!Array.isArray(rows)) throw new RatingInputError("usage", "must be an array");
   const windows = plan.windowsByKey;
   const index: UsageIndex = new Map();
+  const last = lastQuantities.get(plan);
+  // This rating's texts, made at the first the last rating did not have (until then, all are in `last`).
+  let read: Map<string, Decimal> | undefined;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as UsageAggregate;
     if (row === undefined && !(i in rows)) continue; // a hole in a sparse array is no row
     const key = rowWindow(plan, row, "usage", i);
-    const quantity = decAt(row.quantity, "usage", i, ".quantity");
+    const text = row.quantity;
+    let quantity = typeof text === "string" ? last?.get(text) : undefined;
+    if (quantity !== undefined) read?.set(text, quantity);
+    else {
+      quantity = quantityAt(text, i);
+      if (typeof text === "string") {
+        if (read === undefined) read = textsBefore(rows, i, last);
+        read.set(text, quantity);
+      }
+    }
     if (typeof row.metric !== "string" || row.metric === "") throw new RatingInputError(`usage[${i}].metric`, "is required");
     if (!windows.has(key)) continue;
     let byMetric = index.get(key);
@@ -566,7 +585,31 @@ export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): U
     const prior = byMetric.get(row.metric);
     byMetric.set(row.metric, prior === undefined ? firstSum(quantity) : prior.plus(quantity));
   }
+  if (read !== undefined) lastQuantities.set(plan, read);
   return index;
+}
+
+/** A usage row's quantity parsed (a new instance, not toDecimal's shared one). */
+function quantityAt(value: string, i: number): Decimal {
+  if (typeof value === "string") {
+    try {
+      return parseDecimal(value);
+    } catch {
+      // throws below, naming the path
+    }
+  }
+  return decAt(value, "usage", i, ".quantity");
+}
+
+/** The texts of the rows before row `end`, every one of them found in `last`, with their instances. */
+function textsBefore(rows: readonly UsageAggregate[], end: number, last: ReadonlyMap<string, Decimal> | undefined): Map<string, Decimal> {
+  const read = new Map<string, Decimal>();
+  for (let j = 0; j < end; j++) {
+    const text = rows[j]?.quantity;
+    const quantity = typeof text === "string" ? last?.get(text) : undefined;
+    if (quantity !== undefined) read.set(text as string, quantity);
+  }
+  return read;
 }
 
 const NO_USAGE: ReadonlyMap<string, Decimal> = new Map();

@@ -132,29 +132,41 @@ function addCharge(amount: Decimal, charge: Decimal): Decimal {
 /** graduated: each unit priced in the tier it falls in; a tier holds the units up to and including its upTo. */
 export function graduated(list: readonly ParsedTier[]): PricingFunction {
   const scaled = scaledTiers(list);
+  // No billable units (usage within the included ones, often) cost the same at a scale every time: the price
+  // is kept with the scaled tiers (it is never changed, usage-charges.ts).
+  const atZero = new WeakMap<readonly ScaledTier[], PriceResult>();
   return (billable, bounds, fees) => {
-    let amount = ZERO;
-    let allFull = true; // every tier so far is full: the running amount is the kept one
-    const tiers: TierCharge[] = scaled(bounds, fees).map((t, i) => {
-      const upper = t.upTo;
-      let units: Decimal;
-      let charge: Decimal;
-      if (t.full !== null && upper !== null && !billable.lessThanOrEqualTo(upper)) {
-        // A full tier's units and charge depend on the tier alone (scaledTiers computed them).
-        ({ units, charge } = t.full);
-        amount = allFull ? t.full.amount : addCharge(amount, charge);
-      } else {
-        allFull = false;
-        // The units above the tier's lower bound, up to billable (none when billable is not above it).
-        units = !billable.greaterThan(t.from) ? ZERO : t.from.isZero() ? atPrecision(billable) : billable.minus(t.from);
-        const reached = i === 0 || units !== ZERO;
-        charge = reached ? tierCharge(units, t) : ZERO;
-        amount = addCharge(amount, charge);
-      }
-      return { tier: t.tier, from: t.from, upTo: upper, unitPrice: t.unitPrice, flatFee: t.flatFee, units, amount: charge };
-    });
-    return { model: "graduated", amount, tiers };
+    const rows = scaled(bounds, fees);
+    if (!billable.isZero()) return graduatedPrice(billable, rows);
+    let price = atZero.get(rows);
+    if (price === undefined) atZero.set(rows, (price = graduatedPrice(ZERO, rows)));
+    return price;
   };
+}
+
+/** graduated at a scale: each unit priced in the tier it falls in. */
+function graduatedPrice(billable: Decimal, rows: readonly ScaledTier[]): PriceResult {
+  let amount = ZERO;
+  let allFull = true; // every tier so far is full: the running amount is the kept one
+  const tiers: TierCharge[] = rows.map((t, i) => {
+    const upper = t.upTo;
+    let units: Decimal;
+    let charge: Decimal;
+    if (t.full !== null && upper !== null && !billable.lessThanOrEqualTo(upper)) {
+      // A full tier's units and charge depend on the tier alone (scaledTiers computed them).
+      ({ units, charge } = t.full);
+      amount = allFull ? t.full.amount : addCharge(amount, charge);
+    } else {
+      allFull = false;
+      // The units above the tier's lower bound, up to billable (none when billable is not above it).
+      units = !billable.greaterThan(t.from) ? ZERO : t.from.isZero() ? atPrecision(billable) : billable.minus(t.from);
+      const reached = i === 0 || units !== ZERO;
+      charge = reached ? tierCharge(units, t) : ZERO;
+      amount = addCharge(amount, charge);
+    }
+    return { tier: t.tier, from: t.from, upTo: upper, unitPrice: t.unitPrice, flatFee: t.flatFee, units, amount: charge };
+  });
+  return { model: "graduated", amount, tiers };
 }
 
 /** volume: every unit priced at the tier the total falls in, plus that tier's flat fee. */

@@ -161,8 +161,11 @@ function meterCharge(meter: CompiledMeter, quantity: Decimal, f: Decimal): Meter
   const price = meter.level ? meter.price(billable, ONE, ONE) : meter.price(billable, f, f);
   const gross = meter.level ? price.amount.times(f) : price.amount;
   // Rule 5 — Meter discount, then meter cap (cap scaled by fraction whatever the aggregation: it is money).
-  const discount = gross.times(meter.discountRate); // × discountPercent ÷ 100
-  const afterDiscount = gross.minus(discount);
+  // A zero charge has no discount: 0 × rate and 0 − 0 are 0, not worth two operations (half the meters of a
+  // segment often bill nothing).
+  const zero = gross.isZero();
+  const discount = zero ? ZERO : gross.times(meter.discountRate); // × discountPercent ÷ 100
+  const afterDiscount = zero ? ZERO : gross.minus(discount);
   const capped = capScaled === null ? ZERO : excess(afterDiscount, capScaled);
   // A capped charge IS the cap: taken directly, not as afterDiscount − capped, which loses the cap's digits
   // when the uncapped charge is huge (50 significant digits spent on its integer part).
