@@ -170,7 +170,7 @@ async function load(b: Bench, all: Case[]): Promise<void> {
   const t1 = performance.now();
   await inParallel(2, all.map((c) => () => rebuildRollups(b.db.sql, [{ customer_id: c.customerId, metric: c.metric }])));
   const t2 = performance.now();
-  await b.analyze("usage_events", "usage_rollups");
+  await b.analyze("usage_events", "usage_rollups", "usage_unique_values");
   await b.checkpoint();
   const total = all.reduce((s, c) => s + c.events, 0);
   log(
