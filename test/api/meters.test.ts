@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Decimal, formatDecimal } from "../../src/domain/money.js";
 import { type Measure, type PlainEvent, aggregateEvents, matchesFilter } from "../../src/domain/rating/measures.js";
-import { uniqueValueMismatches } from "../../src/db/queries/audit.js";
+import { rollupMismatches, uniqueValueMismatches } from "../../src/db/queries/audit.js";
 import { expectProblem, useTestApp } from "../helpers/app.js";
 import { contractBody, uniqueId } from "../helpers/factories.js";
 
@@ -485,6 +485,8 @@ describe("amendments", () => {
     expect(usageLines(calc, "mau").map((l) => l.usage)).toEqual(["4"]); // may-edge, a, 1, "1" before the 16th (Kolkata)
     expect(usageLines(calc, "teams").map((l) => l.usage)).toEqual(["2"]);
     expect(await uniqueValueMismatches(t.db.sql)).toEqual([]);
+    // The amendment added a counted property only: the hourly rollups were left as they were, and still add up.
+    expect(await rollupMismatches(t.db.sql)).toEqual([]);
   });
 
   it("an amendment that adds a filter property rebuilds the rollups: a preview right afterwards is right", async () => {

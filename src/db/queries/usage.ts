@@ -124,12 +124,13 @@ export async function lockIdentifiers(sql: Sql, identifiers: readonly string[], 
 /**
  * Brings usage_dimensions up to date for these ids: per id and metric, every property a meter of any version of
  * any contract of the id filters on, and every property a unique_count meter counts (uniqueBy). Returns the
- * (id, metric) pairs whose sets grew (new rows included): their rollups must be rebuilt. Reads the versions as
- * stored, so call it after the version is written.
+ * (id, metric) pairs whose sets grew (new rows included): their rollups must be rebuilt, the hourly ones only
+ * where the filtered properties grew (`dims_grew`). Reads the versions as stored, so call it after the version
+ * is written.
  */
-export async function refreshUsageDimensions(sql: Sql, identifiers: string[]): Promise<{ customer_id: string; metric: string }[]> {
+export async function refreshUsageDimensions(sql: Sql, identifiers: string[]): Promise<GrownDimensions[]> {
   if (identifiers.length === 0) return [];
-  return sql.query<{ customer_id: string; metric: string }>(
+  return sql.query<GrownDimensions>(
     `WITH meters AS (
        SELECT ci.identifier AS customer_id, m ->> 'metric' AS metric, m
        FROM contract_identifiers ci
@@ -152,9 +153,16 @@ export async function refreshUsageDimensions(sql: Sql, identifiers: string[]): P
      ORDER BY customer_id, metric
      ON CONFLICT (customer_id, metric) DO UPDATE SET properties = EXCLUDED.properties, unique_by = EXCLUDED.unique_by
        WHERE NOT (usage_dimensions.properties @> EXCLUDED.properties AND usage_dimensions.unique_by @> EXCLUDED.unique_by)
-     RETURNING customer_id, metric`,
+     RETURNING customer_id, metric, coalesce(NOT (old.properties @> new.properties), new.properties <> '{}') AS dims_grew`,
     [[...new Set(identifiers)].sort()],
   );
+}
+
+/** A pair whose usage_dimensions grew; `dims_grew` when its filtered properties did (the hourly rollups' dims). */
+export interface GrownDimensions {
+  customer_id: string;
+  metric: string;
+  dims_grew: boolean;
 }
 
 /**
@@ -162,6 +170,12 @@ export async function refreshUsageDimensions(sql: Sql, identifiers: string[]): P
  * dimensions: the hourly sums and, for the properties unique_count meters count, the distinct-value rows.
  */
 export async function rebuildRollups(sql: Sql, pairs: readonly { customer_id: string; metric: string }[]): Promise<void> {
+  await rebuildHourlyRollups(sql, pairs);
+  await rebuildUniqueValues(sql, pairs);
+}
+
+/** The hourly sums of these pairs, from their non-voided events, under their current dims. */
+export async function rebuildHourlyRollups(sql: Sql, pairs: readonly { customer_id: string; metric: string }[]): Promise<void> {
   if (pairs.length === 0) return;
   const params = [pairs.map((p) => p.customer_id), pairs.map((p) => p.metric)];
   // Emptied, not deleted (the runtime role deletes nothing): rows left at zero events (or no hour) are read as absent.
@@ -183,10 +197,23 @@ export async function rebuildRollups(sql: Sql, pairs: readonly { customer_id: st
        SET quantity = EXCLUDED.quantity, events = EXCLUDED.events, max_quantity = EXCLUDED.max_quantity`,
     params,
   );
+}
+
+/** The distinct-value rows of these pairs (usage_dimensions.unique_by), from their non-voided events. */
+export async function rebuildUniqueValues(sql: Sql, pairs: readonly { customer_id: string; metric: string }[]): Promise<void> {
+  if (pairs.length === 0) return;
+  // Only the pairs that count some property (or kept rows for one: none is ever dropped from unique_by).
+  const counted = await sql.query<{ customer_id: string; metric: string }>(
+    `SELECT d.customer_id, d.metric FROM usage_dimensions d
+     JOIN unnest($1::text[], $2::text[]) AS p(customer_id, metric) ON d.customer_id = p.customer_id AND d.metric = p.metric
+     WHERE d.unique_by <> '{}'`,
+    [pairs.map((p) => p.customer_id), pairs.map((p) => p.metric)],
+  );
+  if (counted.length === 0) return;
   // The distinct values one id and metric at a time, so the planner knows the id's event count and hashes the
   // values (a few per distinct value and month) rather than sorting the events; each key computed once (OFFSET 0).
   await sql.query("SET LOCAL work_mem = '256MB'");
-  for (const p of pairs) {
+  for (const p of counted) {
     await sql.query(
       `UPDATE usage_unique_values SET hours = ${NO_HOURS} WHERE customer_id = $1 AND metric = $2 AND hours <> ${NO_HOURS}`,
       [p.customer_id, p.metric],

@@ -3,7 +3,7 @@
 // not keep, record it (usage_dimensions) and rebuild those ids' rollups of that metric from the events, in the
 // caller's transaction, so these meters read rollups and never scan a period's events (docs/rating.md, "Where
 // the figures come from").
-import { lockIdentifiers, rebuildRollups, refreshUsageDimensions } from "../../db/queries/usage.js";
+import { lockIdentifiers, rebuildHourlyRollups, rebuildUniqueValues, refreshUsageDimensions } from "../../db/queries/usage.js";
 import type { Sql } from "../../db/sql.js";
 
 /**
@@ -14,8 +14,12 @@ export async function lockIdentifiersForTerms(sql: Sql, identifiers: string[]): 
   await lockIdentifiers(sql, identifiers, "exclusive");
 }
 
-/** After the contract's versions are written: record grown dimensions and rebuild those rollups (ids locked first). */
+/**
+ * After the contract's versions are written: record grown dimensions and rebuild those rollups (ids locked
+ * first); the hourly ones only where a filtered property was added (a new counted property leaves them be).
+ */
 export async function refreshRollupDimensions(sql: Sql, identifiers: string[]): Promise<void> {
   const grown = await refreshUsageDimensions(sql, identifiers);
-  await rebuildRollups(sql, grown);
+  await rebuildHourlyRollups(sql, grown.filter((g) => g.dims_grew));
+  await rebuildUniqueValues(sql, grown);
 }
