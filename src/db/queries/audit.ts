@@ -1,6 +1,6 @@
 // Audit SQL: the hash-chained log, its signed checkpoints, and the rows a deep verify recomputes.
 import type { Sql } from "../sql.js";
-import { NO_HOURS, dimsOf, hourBit, monthOf } from "./usage.js";
+import { NO_HOURS, dimsOf, distinctValuesOfEvents } from "./usage.js";
 
 /** The chain's one writer at a time: a transaction-scoped advisory lock. */
 const AUDIT_LOCK = 4_242_001;
@@ -229,13 +229,7 @@ export async function eachUsageEventPage(sql: Sql, pageSize: number, page: (rows
  */
 export async function uniqueValueMismatches(sql: Sql): Promise<{ customer_id: string; metric: string; property: string; month: string; value: string; stored: string | null; actual: string | null }[]> {
   return sql.query(
-    `WITH actual AS (
-       SELECT e.customer_id, e.metric, k.property, ${monthOf("e.occurred_at")} AS month, ${dimsOf("e.properties")} AS dims,
-              usage_unique_key(e.properties -> k.property) AS value, bit_or(${hourBit("e.occurred_at")}) AS hours
-       FROM usage_dimensions d CROSS JOIN unnest(d.unique_by) AS k(property)
-       JOIN usage_events e ON e.customer_id = d.customer_id AND e.metric = d.metric AND e.voided_at IS NULL
-       WHERE usage_unique_key(e.properties -> k.property) IS NOT NULL
-       GROUP BY 1, 2, 3, 4, 5, 6)
+    `WITH actual AS (${distinctValuesOfEvents("TRUE")})
      SELECT coalesce(u.customer_id, a.customer_id) AS customer_id, coalesce(u.metric, a.metric) AS metric,
             coalesce(u.property, a.property) AS property,
             to_char(coalesce(u.month, a.month) AT TIME ZONE 'UTC', 'YYYY-MM') AS month, coalesce(u.value, a.value) AS value,
@@ -256,7 +250,7 @@ export async function rollupMismatches(sql: Sql): Promise<{ customer_id: string;
   return sql.query(
     `WITH actual AS (
        SELECT e.customer_id, e.metric, date_trunc('hour', e.occurred_at, 'UTC') AS hour,
-              CASE WHEN d.properties IS NULL THEN '{}' ELSE usage_dims(e.properties, d.properties) END AS dims,
+              ${dimsOf("e.properties")} AS dims,
               sum(e.quantity) AS quantity, count(*) AS events, max(e.quantity) AS max_quantity
        FROM usage_events e LEFT JOIN usage_dimensions d ON d.customer_id = e.customer_id AND d.metric = e.metric
        WHERE e.voided_at IS NULL GROUP BY 1, 2, 3, 4)

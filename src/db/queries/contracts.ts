@@ -7,6 +7,7 @@
 import type { RoundingMode } from "../../domain/money.js";
 import type { BillingPeriodUnit } from "../../domain/periods.js";
 import type { Sql } from "../sql.js";
+import { type AdvisoryLockClass, takeAdvisoryLocks } from "./locks.js";
 
 /** A contract as stored: dates are "YYYY-MM-DD", instants PostgreSQL's timestamptz text. */
 export interface ContractRecord {
@@ -87,19 +88,11 @@ export async function contractById(sql: Sql, id: string): Promise<ContractRecord
 // that several batches hold at once writes a MultiXact into the contract row every time (WAL and contention on
 // ingestion's hot path); the advisory lock writes nothing. Always taken in key order, and ingestion takes no
 // contract row lock, so neither side can wait for the other in a cycle.
-const CONTRACT_LOCK_CLASS = 7302;
-const contractLockSql = (fn: string) =>
-  `SELECT ${fn}(${CONTRACT_LOCK_CLASS}, k) FROM (SELECT DISTINCT hashtext(id) AS k FROM unnest($1::text[]) AS id ORDER BY 1) s`;
+const CONTRACT_LOCKS: AdvisoryLockClass = { id: 7302, name: "contracts" };
 
-/** Excludes issuing on these contracts until the transaction ends (ingestion and voids): see CONTRACT_LOCK_CLASS. */
+/** Excludes issuing on these contracts until the transaction ends (ingestion and voids): see CONTRACT_LOCKS. */
 export async function lockContractsShared(sql: Sql, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await sql.query(contractLockSql("pg_advisory_xact_lock_shared"), [[...ids]], "lock_contracts_shared");
-}
-
-async function lockContractsExclusive(sql: Sql, ids: readonly string[]): Promise<void> {
-  if (ids.length === 0) return;
-  await sql.query(contractLockSql("pg_advisory_xact_lock"), [[...ids]], "lock_contracts_exclusive");
+  await takeAdvisoryLocks(sql, CONTRACT_LOCKS, ids, "shared");
 }
 
 /**
@@ -111,7 +104,7 @@ export async function lockContract(sql: Sql, id: string): Promise<ContractRecord
     `SELECT json_build_object(${CONTRACT_FIELDS}) AS contract FROM contracts c WHERE c.id = $1::uuid FOR UPDATE`,
     [id],
   );
-  if (row) await lockContractsExclusive(sql, [id]);
+  if (row) await takeAdvisoryLocks(sql, CONTRACT_LOCKS, [id], "exclusive");
   return row?.contract;
 }
 
@@ -121,7 +114,7 @@ export async function lockContracts(sql: Sql, ids: readonly string[]): Promise<C
     `SELECT json_build_object(${CONTRACT_FIELDS}) AS contract FROM contracts c WHERE c.id = ANY($1::uuid[]) ORDER BY c.id FOR UPDATE`,
     [ids],
   );
-  await lockContractsExclusive(sql, rows.map((r) => r.contract.id));
+  await takeAdvisoryLocks(sql, CONTRACT_LOCKS, rows.map((r) => r.contract.id), "exclusive");
   return rows.map((r) => r.contract);
 }
 

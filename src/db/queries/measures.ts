@@ -154,6 +154,19 @@ function uniqueFromRollupsSql(idCount: number, monthCount: number, filter: Filte
 }
 
 /**
+ * A window [from, to) as the rollups read it: its whole UTC hours [hs, he) (none when `served` is false: the
+ * rollups are not split by the measure's filter) and the partial hours at its edges, from the events.
+ */
+function splitWindow(r: MeasureRequest, served: boolean): { hs: number; he: number; edges: Array<[number, number]> } {
+  const fromMs = Date.parse(r.from);
+  const toMs = Date.parse(r.to);
+  const hs = served ? Math.ceil(fromMs / HOUR_MS) * HOUR_MS : toMs;
+  const he = served ? Math.floor(toMs / HOUR_MS) * HOUR_MS : toMs;
+  const edges: Array<[number, number]> = hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]];
+  return { hs, he, edges: edges.filter(([a, b]) => a < b) };
+}
+
+/**
  * Whether the rollups of every one of the ids are split by the measure's filter properties and keep its
  * unique_count property (usage_dimensions): always for the meters of stored contracts, whose versions
  * registered them; not for a what-if's new filter or property, which reads the events instead.
@@ -171,10 +184,7 @@ async function rollupsServe(sql: Sql, ids: string[], m: Measure): Promise<boolea
 
 /** unique_count of [from, to): the rollups' months and whole hours, the edges from the events (uniqueFromRollupsSql). */
 async function uniqueFromRollups(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal> {
-  const fromMs = Date.parse(r.from);
-  const toMs = Date.parse(r.to);
-  const hs = Math.ceil(fromMs / HOUR_MS) * HOUR_MS;
-  const he = Math.floor(toMs / HOUR_MS) * HOUR_MS;
+  const { hs, he, edges } = splitWindow(r, true);
   const months: Date[] = [];
   const masks: string[] = [];
   if (hs < he) {
@@ -189,8 +199,7 @@ async function uniqueFromRollups(sql: Sql, ids: string[], r: MeasureRequest): Pr
       m = next;
     }
   }
-  const edges = (hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]]).filter(([a, b]) => a! < b!);
-  const params: unknown[] = [ids, r.measure.metric, r.measure.uniqueBy, edges.map(([a]) => new Date(a!)), edges.map(([, b]) => new Date(b!))];
+  const params: unknown[] = [ids, r.measure.metric, r.measure.uniqueBy, edges.map(([a]) => new Date(a)), edges.map(([, b]) => new Date(b))];
   // Only when there are whole hours: a parameter no statement mentions has no type.
   if (months.length > 0) params.push(months, masks);
   const text = uniqueFromRollupsSql(ids.length, months.length, r.measure.filter, params);
@@ -232,21 +241,16 @@ export interface MeasureRequest {
  * events when the rollups are not split by the filter's properties (`served` false: rollupsServe).
  */
 async function fromRollups(sql: Sql, ids: string[], r: MeasureRequest, served: boolean): Promise<Decimal> {
-  const fromMs = Date.parse(r.from);
-  const toMs = Date.parse(r.to);
-  const hs = served ? Math.ceil(fromMs / HOUR_MS) * HOUR_MS : toMs;
-  const he = served ? Math.floor(toMs / HOUR_MS) * HOUR_MS : toMs;
+  const { hs, he, edges } = splitWindow(r, served);
   const { metric, filter } = r.measure;
   const parts: Part[] = [];
-  const edges: Array<[number, number]> = hs < he ? [[fromMs, hs], [he, toMs]] : [[fromMs, toMs]];
   if (hs < he) {
     const params: unknown[] = [ids, metric, new Date(hs), new Date(he)];
     const text = rollupSql(filter, params);
     parts.push(...(await sql.query<Part>(text, params, statementName(filter, text))));
   }
-  const open = edges.filter(([a, b]) => a < b);
-  if (open.length > 0) {
-    const params: unknown[] = [ids, metric, open.map(([a]) => new Date(a)), open.map(([, b]) => new Date(b))];
+  if (edges.length > 0) {
+    const params: unknown[] = [ids, metric, edges.map(([a]) => new Date(a)), edges.map(([, b]) => new Date(b))];
     const text = edgesSql(filter, params);
     parts.push(...(await sql.query<Part>(text, params, statementName(filter, text))));
   }
@@ -269,16 +273,15 @@ async function one(sql: Sql, ids: string[], r: MeasureRequest): Promise<Decimal>
     const [row] = await sql.query<{ value: string | null }>(text, params, statementName(m.filter, text));
     return new Decimal(row?.value ?? 0);
   };
-  const served = await rollupsServe(sql, ids, m);
   switch (m.aggregation) {
     case "sum":
     case "count":
     case "max":
-      return fromRollups(sql, ids, r, served);
+      return fromRollups(sql, ids, r, await rollupsServe(sql, ids, m));
     case "latest":
       return figure((p) => latestSql(m.filter, p), [ids, m.metric, r.to]);
     case "unique_count":
-      if (served) return uniqueFromRollups(sql, ids, r);
+      if (await rollupsServe(sql, ids, m)) return uniqueFromRollups(sql, ids, r);
       return figure((p) => uniqueFromEventsSql(m.filter, p), [ids, m.metric, r.from, r.to, m.uniqueBy]);
     case "time_weighted":
       return figure((p) => timeWeightedSql(ids.length, m.filter, p), [ids, m.metric, r.from, r.to]);

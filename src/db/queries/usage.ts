@@ -11,6 +11,7 @@ import { Decimal, formatDecimal } from "../../domain/money.js";
 import type { UsageAggregate, UsageWindow } from "../../domain/rating/types.js";
 import type { Sql } from "../sql.js";
 import { lockContractsShared } from "./contracts.js";
+import { type AdvisoryLockClass, takeAdvisoryLocks } from "./locks.js";
 
 // ---------------------------------------------------------------------------------------------------------
 // Contracts, terms and issued periods of a set of identifiers
@@ -98,11 +99,11 @@ export async function lockedExceptionDetails<T>(sql: Sql, dedupeKey: string): Pr
 // ---------------------------------------------------------------------------------------------------------
 // Rollup dimensions: the properties the meters of an id's contracts filter on
 
-/** The advisory-lock class of customer and account ids (the second key is the id's hash). */
-const IDENTIFIER_LOCK_CLASS = 7301;
-
-/** Ids share this many advisory locks: a batch of 10,000 customers must not hold 10,000 (the lock table is finite). */
-const IDENTIFIER_LOCK_BUCKETS = 64;
+/**
+ * The advisory locks of customer and account ids. Ids share 64 of them (by bucket of their hash): a batch of
+ * 10,000 customers must not hold 10,000 (the lock table is finite).
+ */
+const IDENTIFIER_LOCKS: AdvisoryLockClass = { id: 7301, name: "identifiers", buckets: 64 };
 
 /**
  * Transaction-scoped advisory locks on ids (by bucket of their hash), in one sorted order: ingestion takes
@@ -111,14 +112,7 @@ const IDENTIFIER_LOCK_BUCKETS = 64;
  * process). Taken before any row lock, in every transaction that takes them, so the order never inverts.
  */
 export async function lockIdentifiers(sql: Sql, identifiers: readonly string[], mode: "shared" | "exclusive"): Promise<void> {
-  if (identifiers.length === 0) return;
-  const fn = mode === "shared" ? "pg_advisory_xact_lock_shared" : "pg_advisory_xact_lock";
-  await sql.query(
-    `SELECT ${fn}(${IDENTIFIER_LOCK_CLASS}, k)
-     FROM (SELECT DISTINCT hashtext(id) & ${IDENTIFIER_LOCK_BUCKETS - 1} AS k FROM unnest($1::text[]) AS id ORDER BY 1) s`,
-    [[...identifiers]],
-    `lock_identifiers_${mode}`,
-  );
+  await takeAdvisoryLocks(sql, IDENTIFIER_LOCKS, identifiers, mode);
 }
 
 /**
@@ -210,8 +204,8 @@ export async function rebuildUniqueValues(sql: Sql, pairs: readonly { customer_i
     [pairs.map((p) => p.customer_id), pairs.map((p) => p.metric)],
   );
   if (counted.length === 0) return;
-  // The distinct values one id and metric at a time, so the planner knows the id's event count and hashes the
-  // values (a few per distinct value and month) rather than sorting the events; each key computed once (OFFSET 0).
+  // One id and metric at a time, so the planner knows the id's event count and hashes the values (a few per
+  // distinct value and month) rather than sorting the events.
   await sql.query("SET LOCAL work_mem = '256MB'");
   for (const p of counted) {
     await sql.query(
@@ -220,17 +214,7 @@ export async function rebuildUniqueValues(sql: Sql, pairs: readonly { customer_i
     );
     await sql.query(
       `INSERT INTO usage_unique_values (customer_id, metric, property, month, dims, value, hours)
-       SELECT $1, $2, x.property, x.month, x.dims, x.value, bit_or(x.bit)
-       FROM (
-         SELECT k.property, ${monthOf("e.occurred_at")} AS month, ${dimsOf("e.properties")} AS dims,
-                usage_unique_key(e.properties -> k.property) AS value, ${hourBit("e.occurred_at")} AS bit
-         FROM usage_dimensions d CROSS JOIN unnest(d.unique_by) AS k(property)
-         JOIN usage_events e ON e.customer_id = d.customer_id AND e.metric = d.metric AND e.voided_at IS NULL
-         WHERE d.customer_id = $1 AND d.metric = $2
-         OFFSET 0
-       ) x
-       WHERE x.value IS NOT NULL
-       GROUP BY x.property, x.month, x.dims, x.value
+       ${distinctValuesOfEvents("d.customer_id = $1 AND d.metric = $2")}
        ON CONFLICT (customer_id, metric, property, month, dims, value) DO UPDATE SET hours = EXCLUDED.hours`,
       [p.customer_id, p.metric],
     );
@@ -268,6 +252,25 @@ export const monthOf = (at: string) => `(date_trunc('month', ${at} AT TIME ZONE 
 /** A distinct-value row's bit for the UTC hour of `at` within its UTC month (bit 0: the month's first hour). */
 export const hourBit = (at: string) =>
   `(B'1'::bit(744) >> (floor(extract(epoch FROM ${at}) / 3600) - extract(epoch FROM date_trunc('month', ${at} AT TIME ZONE 'UTC')) / 3600)::int)`;
+/**
+ * The distinct-value rows the non-voided events stand for, of the usage_dimensions rows `d` matching `where`:
+ * per id, metric, counted property, UTC month, dims and value, the hours it occurs in (each key computed once:
+ * OFFSET 0 keeps the planner from copying its expression into the filter). What a rebuild writes and the deep
+ * audit compares.
+ */
+export const distinctValuesOfEvents = (where: string) => `
+  SELECT x.customer_id, x.metric, x.property, x.month, x.dims, x.value, bit_or(x.bit) AS hours
+  FROM (
+    SELECT e.customer_id, e.metric, k.property, ${monthOf("e.occurred_at")} AS month, ${dimsOf("e.properties")} AS dims,
+           usage_unique_key(e.properties -> k.property) AS value, ${hourBit("e.occurred_at")} AS bit
+    FROM usage_dimensions d CROSS JOIN unnest(d.unique_by) AS k(property)
+    JOIN usage_events e ON e.customer_id = d.customer_id AND e.metric = d.metric AND e.voided_at IS NULL
+    WHERE ${where}
+    OFFSET 0
+  ) x
+  WHERE x.value IS NOT NULL
+  GROUP BY x.customer_id, x.metric, x.property, x.month, x.dims, x.value`;
+
 /** A distinct-value row whose value occurs in no hour (emptied by a rebuild, or every event voided). */
 export const NO_HOURS = "B'0'::bit(744)";
 

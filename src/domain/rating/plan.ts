@@ -562,22 +562,14 @@ export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): U
   const windows = plan.windowsByKey;
   const index: UsageIndex = new Map();
   const last = lastQuantities.get(plan);
-  // This rating's texts, made at the first the last rating did not have (until then, all are in `last`).
-  let read: Map<string, Decimal> | undefined;
+  const read = new Map<string, Decimal>(); // this rating's texts, for the next
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] as UsageAggregate;
     if (row === undefined && !(i in rows)) continue; // a hole in a sparse array is no row
     const key = rowWindow(plan, row, "usage", i);
     const text = row.quantity;
-    let quantity = typeof text === "string" ? last?.get(text) : undefined;
-    if (quantity !== undefined) read?.set(text, quantity);
-    else {
-      quantity = quantityAt(text, i);
-      if (typeof text === "string") {
-        if (read === undefined) read = textsBefore(rows, i, last);
-        read.set(text, quantity);
-      }
-    }
+    const quantity = (typeof text === "string" ? last?.get(text) : undefined) ?? quantityAt(text, i);
+    if (typeof text === "string") read.set(text, quantity);
     if (typeof row.metric !== "string" || row.metric === "") throw new RatingInputError(`usage[${i}].metric`, "is required");
     if (!windows.has(key)) continue;
     let byMetric = index.get(key);
@@ -585,7 +577,7 @@ export function indexUsage(rows: readonly UsageAggregate[], plan: RatingPlan): U
     const prior = byMetric.get(row.metric);
     byMetric.set(row.metric, prior === undefined ? firstSum(quantity) : prior.plus(quantity));
   }
-  if (read !== undefined) lastQuantities.set(plan, read);
+  lastQuantities.set(plan, read);
   return index;
 }
 
@@ -599,17 +591,6 @@ function quantityAt(value: string, i: number): Decimal {
     }
   }
   return decAt(value, "usage", i, ".quantity");
-}
-
-/** The texts of the rows before row `end`, every one of them found in `last`, with their instances. */
-function textsBefore(rows: readonly UsageAggregate[], end: number, last: ReadonlyMap<string, Decimal> | undefined): Map<string, Decimal> {
-  const read = new Map<string, Decimal>();
-  for (let j = 0; j < end; j++) {
-    const text = rows[j]?.quantity;
-    const quantity = typeof text === "string" ? last?.get(text) : undefined;
-    if (quantity !== undefined) read.set(text as string, quantity);
-  }
-  return read;
 }
 
 const NO_USAGE: ReadonlyMap<string, Decimal> = new Map();
