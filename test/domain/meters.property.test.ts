@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   Decimal,
   aggregateEvents,
+  measureOf,
   minorUnits,
   ratePeriod,
   roundMoney,
@@ -247,6 +248,30 @@ describe("meter properties", () => {
         expect(after).toEqual(before);
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it("usage_spike compares each meter's figure over the whole periods, whatever amendments cut them", () => {
+    const FEB_END = Date.UTC(2026, 2, 1);
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1, max: 59 * 24 - 1 }), { maxLength: 3 }),
+        eventsArb([...allMetrics], 40, [JAN.start - 10 * DAY, FEB_END]),
+        (hours, events) => {
+          const cuts = [...hours].sort((a, b) => a - b).map((h) => new Date(JAN.start + h * HOUR).toISOString());
+          const spec: Spec = { versions: versionsWith({ meters: allMeters, spikeFactor: "2" }, cuts), period: "2026-02-01T00:00:00Z" };
+          const spiked = new Set(rateEvents(spec, events).exceptions.filter((e) => e.kind === "usage_spike").map((e) => e.subject));
+          for (const m of allMeters) {
+            const measure = measureOf(m);
+            const of = events.filter((e) => e.metric === m.metric);
+            const current = aggregateEvents(measure, of, JAN.end, FEB_END);
+            const prior = aggregateEvents(measure, of, JAN.start, JAN.end); // January, the one prior period
+            const expected = prior.isPositive() && !prior.isZero() && current.greaterThan(prior.times(2));
+            expect(spiked.has(m.id ?? m.metric)).toBe(expected);
+          }
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 

@@ -6,7 +6,7 @@ import { isBlocking } from "../exception-kinds.js";
 import { type Decimal, ZERO, formatDecimal as q, formatMoney, sum } from "../money.js";
 import { formatInstant } from "../periods.js";
 import type { Comparison } from "./compare.js";
-import { usageFromFigure } from "./measures.js";
+import { isPlainSum, usageFromFigure } from "./measures.js";
 import { KeptByInputs } from "./memo.js";
 import {
   type CompiledMeter,
@@ -77,11 +77,33 @@ export function spikeExceptions(plan: RatingPlan, usage: UsageIndex, measured: M
   const meters = metersById(plan.endVersion.terms);
   const periods = [plan.current, ...plan.priorPeriods];
   // The figures the check reads: the same instances as the plan's last rating find the same spikes (memo.ts).
+  // A plain sum is read per segment (the metric's sums are asked for per segment, never over a period an
+  // amendment cuts): its figure over a period is the sum of its segments'; every other figure is asked for
+  // over the whole period (plan.ts, planMeasures).
   const figures: Decimal[] = [];
-  for (const m of meters) for (const p of periods) figures.push(figureOf(usage, measured, p.key, m.measure, m.key));
-  const spikes = keptSpikes.get(plan, figures, () => findSpikes(plan, meters, figures, factor));
+  const counts: number[] = [];
+  for (const m of meters) {
+    for (const p of periods) {
+      const whole = !isPlainSum(m.measure) || p.segments.length === 1;
+      if (whole) figures.push(figureOf(usage, measured, p.key, m.measure, m.key));
+      else for (const s of p.segments) figures.push(figureOf(usage, measured, s.key, m.measure, m.key));
+      counts.push(whole ? 1 : p.segments.length);
+    }
+  }
+  const spikes = keptSpikes.get(plan, figures, () => findSpikes(plan, meters, periodFigures(figures, counts), factor));
   // The exceptions are the caller's: copies.
   return spikes.map((d) => usageSpike({ ...d, priorPeriods: d.priorPeriods.map((p) => ({ ...p })) }));
+}
+
+/** Each period's figure: the one figure read, or the sum of its segments' (counts: how many figures make each). */
+function periodFigures(figures: readonly Decimal[], counts: readonly number[]): Decimal[] {
+  const out: Decimal[] = [];
+  let at = 0;
+  for (const n of counts) {
+    out.push(n === 1 ? (figures[at] as Decimal) : sum(figures.slice(at, at + n)));
+    at += n;
+  }
+  return out;
 }
 
 type SpikeDetails = Parameters<typeof usageSpike>[0];
