@@ -88,8 +88,9 @@ export function toDecimal(value: string | Decimal, what = "value"): Decimal {
     if (cached !== undefined) return cached;
   }
   if (Decimal.isDecimal(value)) return value as Decimal;
-  const form = decimalForm(value, what);
-  const parsed = new Decimal(form === "plain" ? value : value.trim());
+  const plain = typeof value === "string" ? plainDecimal(value) : null;
+  const form = plain === null ? decimalForm(value, what) : "plain";
+  const parsed = plain ?? new Decimal(form === "plain" ? value : value.trim());
   if (parsedDecimals.size >= 20_000) {
     parsedDecimals.clear();
     parsedTexts.clear();
@@ -105,7 +106,85 @@ export function toDecimal(value: string | Decimal, what = "value"): Decimal {
  * toDecimal's cache: for texts seldom read twice, which their caller keeps for itself (plan.ts).
  */
 export function parseDecimal(value: string, what = "value"): Decimal {
-  return new Decimal(decimalForm(value, what) === "plain" ? value : value.trim());
+  return (typeof value === "string" ? plainDecimal(value) : null) ?? new Decimal(decimalForm(value, what) === "plain" ? value : value.trim());
+}
+
+const LOG_BASE = 7; // decimal.js keeps its digits in words of 7 decimal digits
+
+/**
+ * The Decimal of a text in toFixed's plain form (PLAIN_TEXT, not "-0"), null for any other text. What
+ * `new Decimal(text)` makes of it, digit for digit — sign, exponent and words of LOG_BASE digits, as
+ * decimal.js's own parseDecimal lays them out (test/domain/money-and-hashing.test.ts compares the two) —
+ * checked and built in one pass over the characters rather than by two regular expressions and a dozen
+ * string operations: usage sums are parsed afresh by every rating whose usage changed.
+ */
+function plainDecimal(text: string): Decimal | null {
+  const n = text.length;
+  let start = 0;
+  if (n > 0 && text.charCodeAt(0) === 45) start = 1; // "-"
+  if (start === n) return null;
+  // The integer digits: "0", or no leading zero.
+  let i = start;
+  const first = text.charCodeAt(i);
+  if (first === 48) i++;
+  else {
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c < 48 || c > 57) break;
+    }
+    if (i === start) return null;
+  }
+  const dot = i;
+  if (dot < n) {
+    // A point, then at least one digit, the last not a zero.
+    if (text.charCodeAt(dot) !== 46 || dot + 1 === n || text.charCodeAt(n - 1) === 48) return null;
+    for (let j = dot + 1; j < n; j++) {
+      const c = text.charCodeAt(j);
+      if (c < 48 || c > 57) return null;
+    }
+  }
+  // The significant digits: from the first non-zero one (the fraction's, after "0."), up to the last
+  // non-zero one (an integer's trailing zeros are not digits of its words, its exponent holds them).
+  const intZero = first === 48;
+  let from = start;
+  let exponent = dot - start - 1; // of the first digit
+  let digits: string;
+  if (intZero) {
+    if (dot === n) {
+      if (start === 1) return null; // "-0" (a negative zero is not plain)
+      return new Decimal(0);
+    }
+    from = dot + 1;
+    while (text.charCodeAt(from) === 48) from++;
+    exponent = dot - from; // −1 for 0.1, −3 for 0.001
+    digits = text.slice(from);
+  } else if (dot === n) {
+    let end = n;
+    while (text.charCodeAt(end - 1) === 48) end--;
+    digits = text.slice(from, end);
+  } else {
+    digits = text.slice(from, dot) + text.slice(dot + 1);
+  }
+  const words: number[] = [];
+  const len = digits.length;
+  let k = (exponent + 1) % LOG_BASE;
+  if (exponent < 0) k += LOG_BASE;
+  let rest: string;
+  if (k < len) {
+    if (k > 0) words.push(+digits.slice(0, k));
+    for (; k < len - LOG_BASE; k += LOG_BASE) words.push(+digits.slice(k, k + LOG_BASE));
+    rest = digits.slice(k);
+    k = LOG_BASE - rest.length;
+  } else {
+    rest = digits;
+    k -= len;
+  }
+  words.push(k === 0 ? +rest : +rest * 10 ** k);
+  const x = new Decimal(0);
+  (x as unknown as { s: number }).s = start === 1 ? -1 : 1;
+  (x as unknown as { e: number }).e = exponent;
+  (x as unknown as { d: number[] }).d = words;
+  return x;
 }
 
 /**

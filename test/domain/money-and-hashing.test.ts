@@ -1,4 +1,5 @@
 // Money (ISO 4217 minor units, rounding), canonical JSON, usage windows and input validation.
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   CURRENCY_CODES,
@@ -9,8 +10,10 @@ import {
   formatMoney,
   isKnownCurrency,
   minorUnits,
+  parseDecimal,
   ratePeriod,
   roundMoney,
+  toDecimal,
   usageWindows,
 } from "../../src/domain/index.js";
 import { buildInput, perUnit, rate } from "./fixtures.js";
@@ -41,6 +44,46 @@ describe("money", () => {
     expect(formatMoney(roundMoney(new Decimal("1234.5"), "JPY", "half_up"), "JPY")).toBe("1235");
     expect(formatMoney(new Decimal("32000"), "USD")).toBe("32000.00");
     expect(formatMoney(new Decimal("1.5"), "BHD")).toBe("1.500");
+  });
+
+  it("parses a decimal text into exactly what decimal.js's constructor makes of it (sign, exponent, words), or refuses it", () => {
+    // Texts of every shape: plain ones (the fast path of money.ts) and the rest (leading zeros, trailing
+    // zeros, signs, exponents, spaces, garbage), integer parts across several 7-digit words.
+    const digits = (max: number) => fc.string({ unit: fc.constantFrom("0", "1", "5", "9"), maxLength: max });
+    const text = fc.oneof(
+      fc.tuple(fc.constantFrom("", "-"), digits(30), fc.option(digits(30), { nil: undefined })).map(([sign, i, f]) => `${sign}${i}${f === undefined ? "" : `.${f}`}`),
+      fc.tuple(fc.constantFrom("", "-", "+", " "), fc.bigInt({ min: 0n, max: 10n ** 40n }), fc.nat(60), fc.constantFrom("", "0", "00", "e3", " ", "x")).map(
+        ([sign, n, shift, tail]) => {
+          const s = n.toString();
+          const at = Math.max(0, s.length - (shift % (s.length + 3)));
+          return `${sign}${s.slice(0, at) || "0"}${at < s.length ? `.${s.slice(at)}` : ""}${tail}`;
+        },
+      ),
+    );
+    const parts = (d: Decimal) => ({ s: (d as unknown as { s: number }).s, e: (d as unknown as { e: number }).e, d: (d as unknown as { d: number[] }).d });
+    const reference = (t: string) => {
+      if (!/^[+-]?(\d+(\.\d*)?|\.\d+)$/.test(t.trim())) return "refused";
+      return parts(new Decimal(t.trim()));
+    };
+    const ours = (parse: (t: string) => Decimal, t: string) => {
+      try {
+        return parts(parse(t));
+      } catch (e) {
+        expect(e).toBeInstanceOf(RangeError);
+        return "refused";
+      }
+    };
+    fc.assert(
+      fc.property(text, (t) => {
+        const expected = reference(t);
+        expect(ours(parseDecimal, t)).toEqual(expected);
+        expect(ours(toDecimal, t)).toEqual(expected);
+      }),
+      { numRuns: 3000 },
+    );
+    for (const t of ["0", "-0", "0.5", "-0.0001", "1000", "10000000", "1234567.1234567", "0.00000001", "12345678901234567890.5"]) {
+      expect(ours(parseDecimal, t)).toEqual(reference(t));
+    }
   });
 
   it("carries at least 34 significant digits", () => {
