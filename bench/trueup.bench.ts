@@ -21,7 +21,7 @@ import { performance } from "node:perf_hooks";
 import { fixedClock } from "../src/clock.js";
 import { rebuildRollups } from "../src/db/queries/usage.js";
 import { Decimal } from "../src/domain/money.js";
-import { type Bench, run, withBench } from "./harness.js";
+import { type Bench, collectGarbage, run, withBench } from "./harness.js";
 
 const int = (name: string, dflt: number) => Number.parseInt(process.env[name] ?? String(dflt), 10);
 const SUM_SIZES = (process.env.BENCH_SUM_SIZES ?? "100000,1000000,10000000").split(",").filter(Boolean).map((s) => Number.parseInt(s, 10));
@@ -202,6 +202,7 @@ async function main() {
     const previewTimes = async (contractId: string) => {
       const times: number[] = [];
       let last: any;
+      collectGarbage(); // not the set-up's garbage: the previews' own (harness.ts)
       for (let i = 0; i < PREVIEWS + 5; i++) {
         const s = performance.now();
         last = await call("POST", `/v1/contracts/${contractId}/true-ups/preview`, { periodStart: FROM });
