@@ -262,7 +262,7 @@ describe("meter properties", () => {
           const spec: Spec = { versions: versionsWith({ meters: allMeters, spikeFactor: "2" }, cuts), period: "2026-02-01T00:00:00Z" };
           const spiked = new Set(rateEvents(spec, events).exceptions.filter((e) => e.kind === "usage_spike").map((e) => e.subject));
           for (const m of allMeters) {
-            const measure = measureOf(m);
+            const measure = measureOf({ ...m, aggregation: m.aggregation ?? "sum" });
             const of = events.filter((e) => e.metric === m.metric);
             const current = aggregateEvents(measure, of, JAN.end, FEB_END);
             const prior = aggregateEvents(measure, of, JAN.start, JAN.end); // January, the one prior period

@@ -80,30 +80,19 @@ export function spikeExceptions(plan: RatingPlan, usage: UsageIndex, measured: M
   // A plain sum is read per segment (the metric's sums are asked for per segment, never over a period an
   // amendment cuts): its figure over a period is the sum of its segments'; every other figure is asked for
   // over the whole period (plan.ts, planMeasures).
-  const figures: Decimal[] = [];
-  const counts: number[] = [];
+  const parts: Decimal[][] = [];
   for (const m of meters) {
     for (const p of periods) {
-      const whole = !isPlainSum(m.measure) || p.segments.length === 1;
-      if (whole) figures.push(figureOf(usage, measured, p.key, m.measure, m.key));
-      else for (const s of p.segments) figures.push(figureOf(usage, measured, s.key, m.measure, m.key));
-      counts.push(whole ? 1 : p.segments.length);
+      const windows = isPlainSum(m.measure) ? p.segments.map((s) => s.key) : [p.key];
+      parts.push(windows.map((w) => figureOf(usage, measured, w, m.measure, m.key)));
     }
   }
-  const spikes = keptSpikes.get(plan, figures, () => findSpikes(plan, meters, periodFigures(figures, counts), factor));
+  const figures = parts.flat();
+  const spikes = keptSpikes.get(plan, figures, () =>
+    findSpikes(plan, meters, parts.map((f) => (f.length === 1 ? (f[0] as Decimal) : sum(f))), factor),
+  );
   // The exceptions are the caller's: copies.
   return spikes.map((d) => usageSpike({ ...d, priorPeriods: d.priorPeriods.map((p) => ({ ...p })) }));
-}
-
-/** Each period's figure: the one figure read, or the sum of its segments' (counts: how many figures make each). */
-function periodFigures(figures: readonly Decimal[], counts: readonly number[]): Decimal[] {
-  const out: Decimal[] = [];
-  let at = 0;
-  for (const n of counts) {
-    out.push(n === 1 ? (figures[at] as Decimal) : sum(figures.slice(at, at + n)));
-    at += n;
-  }
-  return out;
 }
 
 type SpikeDetails = Parameters<typeof usageSpike>[0];
